@@ -1,0 +1,84 @@
+"""Distances between latent patches / embeddings and prototypes.
+
+One home for every distance mmfg uses (prototype heads, losses, projection,
+metrics). All are computed by matrix products: ``||x||^2 - 2 x.p + ||p||^2``
+for L2, normalised dot products for cosine; never an ``N x M x D`` broadcast
+and never a ones-convolution.
+"""
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    'pairwise_squared_l2', 'pairwise_l2', 'pairwise_cosine_similarity',
+    'squared_l2_map', 'l2_map', 'cosine_similarity_map', 'log_similarity'
+]
+
+
+def pairwise_squared_l2(a: Tensor, b: Tensor) -> Tensor:
+    """Squared Euclidean distances between rows.
+
+    Args:
+        a (Tensor): ``(N, D)``.
+        b (Tensor): ``(M, D)``.
+
+    Returns:
+        Tensor: ``(N, M)``, clamped at 0 against rounding.
+    """
+    a2 = a.pow(2).sum(-1, keepdim=True)  # (N, 1)
+    b2 = b.pow(2).sum(-1)  # (M,)
+    d = torch.addmm(b2.unsqueeze(0) + a2, a, b.t(), alpha=-2.0)
+    return d.clamp_min(0)
+
+
+def pairwise_l2(a: Tensor, b: Tensor, eps: float = 1e-14) -> Tensor:
+    """Euclidean distances ``sqrt(|d^2| + eps)`` between rows: ``(N, M)``."""
+    return (pairwise_squared_l2(a, b) + eps).sqrt()
+
+
+def pairwise_cosine_similarity(a: Tensor, b: Tensor,
+                               eps: float = 1e-8) -> Tensor:
+    """Cosine similarity between rows of ``a (N, D)`` and ``b (M, D)``."""
+    return F.normalize(a, dim=-1, eps=eps) @ F.normalize(b, dim=-1, eps=eps).t()
+
+
+def squared_l2_map(x: Tensor, prototypes: Tensor) -> Tensor:
+    """Squared L2 distance of every latent patch to every prototype.
+
+    Args:
+        x (Tensor): feature map ``(B, D, H, W)``.
+        prototypes (Tensor): ``(P, D)`` (1x1 prototypes).
+
+    Returns:
+        Tensor: ``(B, P, H, W)``, clamped at 0.
+    """
+    x2 = x.pow(2).sum(1, keepdim=True)  # (B, 1, H, W)
+    p2 = prototypes.pow(2).sum(1).view(1, -1, 1, 1)  # (1, P, 1, 1)
+    xp = torch.einsum('bdhw,pd->bphw', x, prototypes)
+    return (x2 - 2 * xp + p2).clamp_min(0)
+
+
+def l2_map(x: Tensor, prototypes: Tensor, eps: float = 1e-14) -> Tensor:
+    """L2 distance map ``sqrt(|d^2| + eps)``: ``(B, P, H, W)`` (ProtoTree)."""
+    return (squared_l2_map(x, prototypes) + eps).sqrt()
+
+
+def cosine_similarity_map(x: Tensor, prototypes: Tensor,
+                          eps: float = 1e-8) -> Tensor:
+    """Cosine similarity of every latent patch to every prototype.
+
+    Args:
+        x (Tensor): ``(B, D, H, W)``.
+        prototypes (Tensor): ``(P, D)``.
+
+    Returns:
+        Tensor: ``(B, P, H, W)`` in ``[-1, 1]``.
+    """
+    xn = F.normalize(x, dim=1, eps=eps)
+    pn = F.normalize(prototypes, dim=1, eps=eps)
+    return torch.einsum('bdhw,pd->bphw', xn, pn)
+
+
+def log_similarity(d: Tensor, eps: float = 1e-4) -> Tensor:
+    """ProtoPNet's similarity ``log((d + 1) / (d + eps))`` of a distance."""
+    return torch.log((d + 1) / (d + eps))
