@@ -1,3 +1,7 @@
+from .inference import explain, inference, init_model, to_jsonable
 from .tools import add_num_classes_check, prepare_runtime, set_default_work_dir
 
-__all__ = ['add_num_classes_check', 'prepare_runtime', 'set_default_work_dir']
+__all__ = [
+    'explain', 'inference', 'init_model', 'to_jsonable',
+    'add_num_classes_check', 'prepare_runtime', 'set_default_work_dir'
+]
