@@ -11,6 +11,7 @@ import json
 import math
 import os.path as osp
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from typing import (Any, Callable, Dict, Hashable, List, Mapping, Optional,
                     Sequence, Tuple)
@@ -257,14 +258,18 @@ def read_int_matrix_fast(path: str, num_cols: int) -> Optional[np.ndarray]:
         or None when numpy cannot parse the file.
     """
     try:
-        return np.loadtxt(
-            path,
-            usecols=range(num_cols),
-            dtype=np.int64,
-            comments=None,
-            ndmin=2).reshape(-1, num_cols)
+        with warnings.catch_warnings():
+            # an empty file is valid (no rows), not worth a warning
+            warnings.simplefilter('ignore', UserWarning)
+            table = np.loadtxt(
+                path,
+                usecols=range(num_cols),
+                dtype=np.int64,
+                comments=None,
+                ndmin=2)
     except ValueError:
         return None
+    return table.reshape(-1, num_cols)
 
 
 def read_json(path: str, *, dataset: str, how_to_get: str = '') -> Any:

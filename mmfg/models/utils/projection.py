@@ -7,15 +7,21 @@ every prototype the closest latent patch among images of an *allowed* class
 ProtoTree). Everything stays on the device (no host sync per batch), ties are
 broken by the smallest global image index, then the smallest position, so the
 answer does not depend on batch order or on the number of DDP ranks.
+
+With ``keep_maps=True`` the projector also keeps, for every prototype, the
+whole distance map of the image that supplied its patch (what push needs for
+the high-activation box), and :class:`NearestImagesTracker` keeps the ``k``
+nearest *images* (one patch each) of every prototype (what ProtoPNet's
+pruning needs). Both merge across DDP ranks.
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from .distances import cosine_similarity_map, squared_l2_map
 
-__all__ = ['PatchProjector']
+__all__ = ['PatchProjector', 'NearestImagesTracker']
 
 
 class PatchProjector:
@@ -28,12 +34,16 @@ class PatchProjector:
             None allows every class.
         metric (str): ``'squared_l2'`` (smaller is closer) or ``'cosine'``
             (larger is closer; stored internally as ``-similarity``).
+        keep_maps (bool): also keep ``best_map (P, H, W)``: the distance map
+            (for cosine: ``-similarity``) of each prototype on the image that
+            supplied its patch. Defaults to False.
     """
 
     def __init__(self,
                  prototypes: Tensor,
                  allowed: Optional[Tensor] = None,
-                 metric: str = 'squared_l2') -> None:
+                 metric: str = 'squared_l2',
+                 keep_maps: bool = False) -> None:
         if metric not in ('squared_l2', 'cosine'):
             raise ValueError(f'metric must be squared_l2 or cosine, '
                              f'got {metric!r}')
@@ -47,6 +57,8 @@ class PatchProjector:
                                     dtype=prototypes.dtype)
         self.best_img = torch.full((P, ), -1, dtype=torch.long, device=dev)
         self.best_pos = torch.full((P, ), -1, dtype=torch.long, device=dev)
+        self.keep_maps = keep_maps
+        self.best_map: Optional[Tensor] = None
         self.map_hw = (0, 0)
 
     def _dist(self, feats: Tensor) -> Tensor:
@@ -86,6 +98,13 @@ class PatchProjector:
         self.best_img = torch.where(better, gidx, self.best_img)
         self.best_pos = torch.where(better, pos, self.best_pos)
         self.best_vec = torch.where(better[:, None], vec, self.best_vec)
+        if self.keep_maps:
+            ar = torch.arange(P, device=d.device)
+            maps = d[b, ar]  # (P, H, W): each prototype on its best image
+            if self.best_map is None or self.best_map.shape[1:] != (H, W):
+                self.best_map = torch.full_like(maps, float('inf'))
+            self.best_map = torch.where(better[:, None, None], maps,
+                                        self.best_map)
 
     @torch.no_grad()
     def merge_distributed(self) -> None:
@@ -111,6 +130,9 @@ class PatchProjector:
         self.best_img = imgs[r, ar]
         self.best_pos = poss[r, ar]
         self.best_vec = vecs[r, ar]
+        if self.keep_maps and self.best_map is not None:
+            maps = torch.stack(all_gather(self.best_map))  # (R, P, H, W)
+            self.best_map = maps[r, ar]
 
     def result(self) -> Dict[str, Tensor]:
         """The search result.
@@ -118,12 +140,14 @@ class PatchProjector:
         Returns:
             dict: ``dist (P,)`` (for cosine: the similarity), ``vec (P, D)``,
             ``img_idx (P,)`` (-1 where no allowed image was seen),
-            ``pos (P,)`` flat position, ``h``/``w`` (P,) map coordinates.
+            ``pos (P,)`` flat position, ``h``/``w`` (P,) map coordinates,
+            and with ``keep_maps`` ``map (P, H, W)`` (distances; for cosine
+            the similarities).
         """
         W = max(self.map_hw[1], 1)
         dist = self.best_dist if self.metric == 'squared_l2' \
             else -self.best_dist
-        return dict(
+        out = dict(
             dist=dist,
             vec=self.best_vec,
             img_idx=self.best_img,
@@ -132,3 +156,107 @@ class PatchProjector:
                           self.best_pos),
             w=torch.where(self.best_pos >= 0, self.best_pos % W,
                           self.best_pos))
+        if self.keep_maps and self.best_map is not None:
+            out['map'] = self.best_map if self.metric == 'squared_l2' \
+                else -self.best_map
+        return out
+
+
+def _lexsort_rows(primary: Tensor, secondary: Tensor) -> Tensor:
+    """Row-wise order by ``primary`` then ``secondary`` (both ``(P, M)``)."""
+    o1 = secondary.argsort(dim=1, stable=True)
+    p1 = primary.gather(1, o1)
+    o2 = p1.argsort(dim=1, stable=True)
+    return o1.gather(1, o2)
+
+
+def _topk_unique(dist: Tensor, idx: Tensor, label: Tensor,
+                 k: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Per row the ``k`` smallest ``dist`` with distinct ``idx``.
+
+    Ties go to the smallest index; a duplicated index (DDP sampler padding,
+    or an image seen by two ranks) keeps its smallest distance. Empty slots
+    carry ``dist=inf`` and ``idx=-1``.
+    """
+    big = torch.iinfo(torch.long).max
+    key_idx = torch.where(idx < 0, torch.full_like(idx, big), idx)
+    # drop duplicates: order by (idx, dist), keep the first of each run
+    o = _lexsort_rows(key_idx, dist)
+    d_s, i_s, l_s = dist.gather(1, o), key_idx.gather(1, o), \
+        label.gather(1, o)
+    dup = torch.zeros_like(i_s, dtype=torch.bool)
+    dup[:, 1:] = i_s[:, 1:] == i_s[:, :-1]
+    d_s = d_s.masked_fill(dup | (i_s == big), float('inf'))
+    # now the k best by (dist, idx)
+    o = _lexsort_rows(d_s, i_s)[:, :k]
+    d_k, i_k, l_k = d_s.gather(1, o), i_s.gather(1, o), l_s.gather(1, o)
+    empty = ~torch.isfinite(d_k)
+    return d_k, i_k.masked_fill(empty, -1), l_k.masked_fill(empty, -1)
+
+
+class NearestImagesTracker:
+    """The ``k`` nearest images of every prototype (one patch per image).
+
+    Streams per-image minimum distances (``(B, P)``, e.g. a prototype
+    layer's min-pooled distances) and keeps, for every prototype, the ``k``
+    closest images with their labels: ProtoPNet's pruning criterion ("fewer
+    than ``threshold`` of the ``k`` nearest patches come from the
+    prototype's class"). Stays on the device, ties go to the smallest image
+    index, so the result does not depend on batch order or DDP ranks.
+
+    Args:
+        num_prototypes (int): ``P``.
+        k (int): neighbours kept per prototype.
+        device (torch.device | str): where the state lives.
+    """
+
+    def __init__(self, num_prototypes: int, k: int,
+                 device: torch.device = 'cpu') -> None:
+        if k < 1:
+            raise ValueError(f'k must be >= 1, got {k}')
+        self.k = k
+        self.dist = torch.full((num_prototypes, k), float('inf'),
+                               device=device)
+        self.img_idx = torch.full((num_prototypes, k), -1, dtype=torch.long,
+                                  device=device)
+        self.label = torch.full((num_prototypes, k), -1, dtype=torch.long,
+                                device=device)
+
+    @torch.no_grad()
+    def update(self, min_dist: Tensor, labels: Tensor,
+               img_idx: Tensor) -> None:
+        """Consider one batch.
+
+        Args:
+            min_dist (Tensor): ``(B, P)`` distance of each image's closest
+                patch to each prototype (for similarities pass ``-sim``).
+            labels (Tensor): ``(B,)`` class indices.
+            img_idx (Tensor): ``(B,)`` global dataset indices.
+        """
+        B, P = min_dist.shape
+        dev = self.dist.device
+        d = torch.cat([self.dist, min_dist.t().float().to(dev)], 1)
+        i = torch.cat(
+            [self.img_idx,
+             img_idx.to(dev).long()[None].expand(P, B)], 1)
+        lab = torch.cat(
+            [self.label, labels.to(dev).long()[None].expand(P, B)], 1)
+        self.dist, self.img_idx, self.label = _topk_unique(d, i, lab, self.k)
+
+    @torch.no_grad()
+    def merge_distributed(self) -> None:
+        """Merge the neighbours found by all DDP ranks (no-op otherwise)."""
+        import torch.distributed as dist
+        if not (dist.is_available() and dist.is_initialized()) or \
+                dist.get_world_size() == 1:
+            return
+        from mmengine.dist import all_gather
+        d = torch.cat(all_gather(self.dist), 1)
+        i = torch.cat(all_gather(self.img_idx), 1)
+        lab = torch.cat(all_gather(self.label), 1)
+        self.dist, self.img_idx, self.label = _topk_unique(d, i, lab, self.k)
+
+    def result(self) -> Dict[str, Tensor]:
+        """``dist (P, k)``, ``img_idx (P, k)``, ``label (P, k)`` (nearest
+        first; ``-1``/``inf`` where fewer than ``k`` images were seen)."""
+        return dict(dist=self.dist, img_idx=self.img_idx, label=self.label)

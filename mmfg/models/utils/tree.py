@@ -206,8 +206,7 @@ def tree_ids(right: Tensor, left: Tensor) -> Tuple[Tensor, Tensor]:
     if P == 0:
         return (torch.zeros(0, dtype=torch.long, device=right.device),
                 torch.arange(L, device=right.device))
-    _, leaf_depth = node_depths(right, left)
-    node_depth, _ = node_depths(right, left)
+    node_depth, leaf_depth = node_depths(right, left)
     # the root of a leaf's tree is its ancestor of depth 0
     is_root = (node_depth == 0)
     root_of_leaf = torch.where(
@@ -331,8 +330,8 @@ def route_log_probs_matmul(log_p: Tensor, log_1mp: Tensor, right: Tensor,
 def greedy_leaves(go_right: Tensor, path_index: Tensor) -> Tensor:
     """Leaf reached by following every hard decision from the root.
 
-    Exactly one leaf of each tree agrees with all decisions on its path; for
-    a forest call it per tree (or mask the result by tree).
+    Exactly one leaf of each tree agrees with all decisions on its path, so
+    a forest gets one True per tree and row.
 
     Args:
         go_right (Tensor): ``(B, P)`` bool, e.g. ``p > 0.5``.
