@@ -13,7 +13,8 @@ from mmfg.apis.tools import (add_num_classes_check, prepare_runtime,
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    parser.add_argument(
+        '--work-dir', help='directory for logs and checkpoints')
     parser.add_argument(
         '--resume',
         nargs='?',

@@ -1,7 +1,6 @@
 import os
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
 

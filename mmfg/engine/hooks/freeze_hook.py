@@ -50,8 +50,8 @@ class FreezeModulesHook(Hook):
                  until_epoch: Optional[int] = None,
                  until_iter: Optional[int] = None,
                  eval_mode: bool = True) -> None:
-        self.modules: List[str] = [modules] if isinstance(modules,
-                                                          str) else list(modules)
+        self.modules: List[str] = [modules] if isinstance(
+            modules, str) else list(modules)
         if until_epoch is not None and until_iter is not None:
             raise ConfigError('FreezeModulesHook: give until_epoch or '
                               'until_iter, not both.')
