@@ -16,12 +16,14 @@ __all__ = ['PackFGInputs']
 def _to_tensor(value: Any, dtype: torch.dtype, key: str) -> Any:
     """Convert an array-like (or a mapping of them) to a tensor of dtype."""
     if isinstance(value, Mapping):
-        return {k: _to_tensor(v, dtype, f'{key}.{k}') for k, v in
-                value.items()}
+        return {
+            k: _to_tensor(v, dtype, f'{key}.{k}')
+            for k, v in value.items()
+        }
     if isinstance(value, torch.Tensor):
         return value.to(dtype)
-    if isinstance(value, (np.ndarray, Number, Sequence)) and not isinstance(
-            value, str):
+    array_like = (np.ndarray, Number, Sequence)
+    if isinstance(value, array_like) and not isinstance(value, str):
         return torch.as_tensor(np.asarray(value)).to(dtype)
     raise TypeError(f'PackFGInputs: cannot convert `{key}` of type '
                     f'{type(value).__name__} to a tensor; expected an array, '
@@ -62,8 +64,8 @@ class PackFGInputs(PackInputs):
     DEFAULT_META_KEYS = ('sample_idx', 'img_path', 'img_id', 'ori_shape',
                          'img_shape', 'trans_mat', 'scale_factor', 'flip',
                          'flip_direction')
-    DEFAULT_DATA_KEYS = ('gt_bboxes', 'gt_bboxes_valid', 'gt_parts',
-                         'gt_mask', 'attributes', 'meta')
+    DEFAULT_DATA_KEYS = ('gt_bboxes', 'gt_bboxes_valid', 'gt_parts', 'gt_mask',
+                         'attributes', 'meta')
     _DTYPES: Dict[str, torch.dtype] = {
         'gt_bboxes_valid': torch.bool,
         'gt_mask': torch.uint8,

@@ -1,4 +1,4 @@
-"""Geometric transforms that keep boxes, parts and masks aligned with the image.
+"""Geometric transforms that keep boxes, parts and masks aligned with images.
 
 Each transform here is registered under the name of the mmcv / MMPretrain
 transform it extends, accepts all of that transform's arguments and produces
@@ -353,11 +353,13 @@ class RandomFlip(_MMCVRandomFlip):
     def _flip(self, results: dict) -> None:
         """Flip as mmcv does, with the boxes mapped by mmfg's rules."""
         img_shape = results['img'].shape[:2]
+        # mmcv would flip the boxes too; hide them so they are mapped once
+        has_boxes = 'gt_bboxes' in results
         boxes = results.pop('gt_bboxes', None)
         try:
             super()._flip(results)
         finally:
-            if boxes is not None:
+            if has_boxes:
                 results['gt_bboxes'] = boxes
         update_geometry(results,
                         flip_matrix(results['flip_direction'], img_shape),
@@ -405,8 +407,8 @@ class BBoxCrop(BaseTransform):
         self.mode = mode
         self.allow_missing = allow_missing
 
-    def _crop_window(self, results: dict) -> Optional[Tuple[int, int, int,
-                                                            int]]:
+    def _crop_window(self,
+                     results: dict) -> Optional[Tuple[int, int, int, int]]:
         """Pixel window ``(x0, y0, x1, y1)`` (end exclusive) or None."""
         boxes = results.get('gt_bboxes')
         if boxes is None or len(boxes) == 0:

@@ -137,8 +137,7 @@ def apply_affine(xy: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return xy @ mat[:2, :2].T + mat[:2, 2]
 
 
-def apply_affine_to_points(points: np.ndarray,
-                           mat: np.ndarray) -> np.ndarray:
+def apply_affine_to_points(points: np.ndarray, mat: np.ndarray) -> np.ndarray:
     """Map points with an affine matrix (no visibility, no clipping).
 
     Args:
@@ -167,12 +166,9 @@ def apply_affine_to_boxes(boxes: np.ndarray, mat: np.ndarray) -> np.ndarray:
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     x1, y1, x2, y2 = boxes.T
-    corners = np.stack([
-        np.stack([x1, y1], -1),
-        np.stack([x2, y1], -1),
-        np.stack([x1, y2], -1),
-        np.stack([x2, y2], -1)
-    ], axis=1)  # (N, 4, 2)
+    xs = np.stack([x1, x2, x1, x2], axis=1)
+    ys = np.stack([y1, y1, y2, y2], axis=1)
+    corners = np.stack([xs, ys], axis=-1)  # (N, 4, 2)
     mapped = apply_affine(corners, mat)
     return np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=-1)
 
@@ -274,8 +270,7 @@ def warp_mask(mask: np.ndarray, mat: np.ndarray,
     centred = to_centre @ np.asarray(mat, np.float64) @ from_centre
     return cv2.warpAffine(
         np.ascontiguousarray(mask),
-        centred[:2],
-        (out_w, out_h),
+        centred[:2], (out_w, out_h),
         flags=cv2.INTER_NEAREST,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0)
@@ -341,8 +336,7 @@ def update_geometry(results: dict,
         prev_valid = results.get('gt_bboxes_valid')
         if prev_valid is not None:
             valid &= np.asarray(prev_valid, dtype=bool).reshape(-1)
-        results['gt_bboxes'] = (clipped if clip else mapped).astype(
-            np.float32)
+        results['gt_bboxes'] = (clipped if clip else mapped).astype(np.float32)
         results['gt_bboxes_valid'] = valid
 
     parts = results.get('gt_parts')
@@ -359,10 +353,11 @@ def update_geometry(results: dict,
     return results
 
 
-def map_to_original(points_or_boxes: ArrayLike,
-                    trans_mat: ArrayLike,
-                    part_flip_pairs: Optional[Sequence[Sequence[int]]] = None
-                    ) -> Union[np.ndarray, torch.Tensor]:
+def map_to_original(
+    points_or_boxes: ArrayLike,
+    trans_mat: ArrayLike,
+    part_flip_pairs: Optional[Sequence[Sequence[int]]] = None
+) -> Union[np.ndarray, torch.Tensor]:
     """Map coordinates of the transformed image back to the original image.
 
     The inverse of what the pipeline did (``trans_mat`` maps original ->

@@ -4,8 +4,8 @@ from typing import Optional
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
-from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmcv.transforms import BaseTransform
+from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmengine.logging import MMLogger
 
 from mmfg.registry import TRANSFORMS
@@ -15,7 +15,8 @@ from .geometry import warp_mask
 __all__ = ['LoadImageFromFile', 'LoadMask']
 
 
-def _read_bytes(path: str, backend_args: Optional[dict],
+def _read_bytes(path: str,
+                backend_args: Optional[dict],
                 file_client_args: Optional[dict] = None) -> bytes:
     """Read a file through MMEngine's file backends (as mmcv does)."""
     if file_client_args is not None:
@@ -31,7 +32,10 @@ def _corrupt(path: str, reason: str) -> CorruptImageError:
     return err
 
 
-def _decode(path: str, flag: str, backend: str, backend_args: Optional[dict],
+def _decode(path: str,
+            flag: str,
+            backend: str,
+            backend_args: Optional[dict],
             file_client_args: Optional[dict] = None) -> np.ndarray:
     """Read and decode an image, or raise :class:`CorruptImageError`.
 
@@ -196,8 +200,8 @@ class LoadMask(BaseTransform):
                  binarize_threshold: Optional[int] = None,
                  imdecode_backend: str = 'cv2',
                  backend_args: Optional[dict] = None) -> None:
-        if binarize_threshold is not None and not (
-                0 <= int(binarize_threshold) <= 255):
+        if binarize_threshold is not None and not 0 <= int(
+                binarize_threshold) <= 255:
             raise ValueError('binarize_threshold must be in [0, 255], got '
                              f'{binarize_threshold}.')
         self.binarize_threshold = binarize_threshold
