@@ -293,7 +293,10 @@ class CUB(CUBStyleDataset):
         if rows is None:
             # Slow path: locate and report the first bad line.
             self._check_attribute_lines(path, image_ids, attr_ids)
-            raise AnnotationError(path, None, 'cannot be parsed.')
+            raise AnnotationError(
+                path, None, 'cannot be parsed as "<image_id> <attribute_id> '
+                '<is_present> <certainty_id> ..." lines; restore it from the '
+                'original download.')
         img_idx, attr_idx, present, certainty = rows
         num_attr = len(attr_ids)
         pres = np.zeros((len(keys), num_attr), dtype=np.float32)
@@ -311,11 +314,13 @@ class CUB(CUBStyleDataset):
         order = np.argsort(image_ids)
         sorted_ids = image_ids[order]
         pos = np.clip(
-            np.searchsorted(sorted_ids, table[:, 0]), 0, len(sorted_ids) - 1)
+            np.searchsorted(sorted_ids, table[:, 0]), 0,
+            len(sorted_ids) - 1)
         if not np.all(sorted_ids[pos] == table[:, 0]):
             return None
-        apos = np.clip(np.searchsorted(attr_ids, table[:, 1]), 0,
-                       len(attr_ids) - 1)
+        apos = np.clip(
+            np.searchsorted(attr_ids, table[:, 1]), 0,
+            len(attr_ids) - 1)
         if not np.all(attr_ids[apos] == table[:, 1]):
             return None
         if not np.all(np.isin(table[:, 2], (0, 1))):
@@ -324,8 +329,9 @@ class CUB(CUBStyleDataset):
             return None
         img_idx = order[pos]
         flat = img_idx * len(attr_ids) + apos
-        if np.unique(flat).size != flat.size:
-            return None
+        if flat.size and np.bincount(
+                flat, minlength=len(image_ids) * len(attr_ids)).max() > 1:
+            return None  # a duplicate (image, attribute) row
         return img_idx, apos, table[:, 2], table[:, 3]
 
     def _check_attribute_lines(self, path: str, image_ids: np.ndarray,

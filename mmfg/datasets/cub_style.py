@@ -79,8 +79,7 @@ class CUBStyleDataset(FineGrainedDataset):
 
     def _read_classes(self) -> KeyedRows:
         return self._read_keyed(
-            'classes.txt', [('class_id', int), ('class_name', str)],
-            rest=True)
+            'classes.txt', [('class_id', int), ('class_name', str)], rest=True)
 
     def _select_class_ids(self, classes: KeyedRows) -> List[int]:
         """Class ids that become labels 0..C-1 (default: every class)."""
@@ -104,8 +103,9 @@ class CUBStyleDataset(FineGrainedDataset):
                 rest=True)
             self._part_ids = sorted(parts)
             names = [parts[p][1][0] for p in self._part_ids]
+            self._part_flip_pairs = part_flip_pairs(names)
             meta['part_names'] = names
-            meta['part_flip_pairs'] = part_flip_pairs(names)
+            meta['part_flip_pairs'] = list(self._part_flip_pairs)
         return meta
 
     # ------------------------------------------------------------------
@@ -152,10 +152,9 @@ class CUBStyleDataset(FineGrainedDataset):
                 sample['gt_bboxes'] = box
         if self.with_parts:
             parts = self._load_parts(images)
-            flip_pairs = self.metainfo['part_flip_pairs']
             for sample, part in zip(samples, parts):
                 sample['gt_parts'] = part
-                sample['part_flip_pairs'] = list(flip_pairs)
+                sample['part_flip_pairs'] = list(self._part_flip_pairs)
         self._add_extras(samples, keys, images)
         return samples
 

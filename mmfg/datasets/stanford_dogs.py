@@ -7,7 +7,7 @@ import numpy as np
 from mmfg.registry import DATASETS
 from mmfg.utils.errors import AnnotationError, DatasetNotFoundError
 from .base import FineGrainedDataset
-from .utils import (load_mat, mat_field, mat_list, read_rows,
+from .utils import (load_mat, mat_field, mat_list, read_nonempty_lines,
                     read_voc_boxes)
 
 #: One parsed list entry: (file, annotation or None, label or None, where),
@@ -108,25 +108,24 @@ class StanfordDogs(FineGrainedDataset):
                 for f, a, lab in zip(files, anns, labels)]
 
     def _read_txt_list(self, path: str) -> List[_Entry]:
-        entries = []
-        for lineno, values in read_rows(
-                path, [('file', str), ('label', str)],
-                dataset=self.DATASET_NAME,
-                rest=True):
-            file, label = values
-            entries.append((file, None, self._int_label(label, path, lineno),
-                            (path, lineno)))
-        # one-field lines are accepted too (no label)
+        entries: List[_Entry] = []
+        for lineno, line in read_nonempty_lines(
+                path, dataset=self.DATASET_NAME):
+            tokens = line.split()
+            if len(tokens) > 2:
+                raise AnnotationError(
+                    path, lineno, 'expected "<wnid>-<breed>/<file>.jpg '
+                    f'[label]", got {len(tokens)} fields: "{line}".')
+            label = None
+            if len(tokens) == 2:
+                try:
+                    label = int(tokens[1])
+                except ValueError:
+                    raise AnnotationError(
+                        path, lineno, 'label must be an integer, got '
+                        f'"{tokens[1]}".') from None
+            entries.append((tokens[0], None, label, (path, lineno)))
         return entries
-
-    @staticmethod
-    def _int_label(token: str, path: str, lineno: int) -> int:
-        try:
-            return int(token)
-        except ValueError:
-            raise AnnotationError(
-                path, lineno, f'label must be an integer, got "{token}".'
-            ) from None
 
     @staticmethod
     def _folder(file: str, where: Tuple[str, Optional[int]]) -> str:
@@ -137,38 +136,31 @@ class StanfordDogs(FineGrainedDataset):
                 '"<wnid>-<breed>/<file>.jpg".')
         return folder
 
-    def _all_entries(self) -> Dict[str, List[_Entry]]:
-        parts = {}
-        for part in ('train', 'test'):
-            if self._list_path(part) is not None or part == 'train' \
-                    or self.split in ('test', 'all'):
-                parts[part] = self._read_list(part)
-        return parts
+    def _needed_parts(self) -> Tuple[str, ...]:
+        """Official lists the selected split draws from."""
+        return {
+            'test': ('test', ),
+            'all': ('train', 'test')
+        }.get(self.split, ('train', ))
 
     def _load_meta(self) -> Dict[str, Any]:
-        self._entries = self._all_entries()
-        folders = sorted({
-            self._folder(f, where)
-            for entries in self._entries.values()
-            for f, _, _, where in entries
-        })
+        folders = set()
+        for part in ('train', 'test'):
+            if part in self._needed_parts() or self._list_path(part):
+                folders.update(
+                    self._folder(f, where)
+                    for f, _, _, where in self._read_list(part))
+        folders = sorted(folders)
         self._label_of_folder = {f: i for i, f in enumerate(folders)}
-        if self._lazy_entries():
-            self._entries = None
         return dict(
             classes=[f.split('-', 1)[1] for f in folders],
             wnids=[f.split('-', 1)[0] for f in folders])
 
-    def _lazy_entries(self) -> bool:
-        """Whether to drop the parsed lists until ``full_init``."""
-        return True
-
     def _load_samples(self) -> List[dict]:
-        entries = self._all_entries()
         samples = []
         seen: Dict[str, Tuple[str, Optional[int]]] = {}
-        for part, part_entries in entries.items():
-            for file, ann, label, where in part_entries:
+        for part in self._needed_parts():
+            for file, ann, label, where in self._read_list(part):
                 folder = self._folder(file, where)
                 if folder not in self._label_of_folder:
                     raise AnnotationError(
@@ -182,9 +174,12 @@ class StanfordDogs(FineGrainedDataset):
                         f'"{folder}" (class {gt_label + 1} in sorted folder '
                         'order). Restore the list from the original download.')
                 if file in seen:
+                    first_path, first_line = seen[file]
+                    first = f'"{first_path}"' + (f', line {first_line}'
+                                                 if first_line else '')
                     raise AnnotationError(
-                        where[0], where[1], f'"{file}" is listed twice (also '
-                        f'in {seen[file][0]}, line {seen[file][1]}).')
+                        where[0], where[1], f'"{file}" is listed twice (first '
+                        f'in {first}); remove one entry.')
                 seen[file] = where
                 sample = dict(
                     img_path=osp.join(self.img_prefix, file),
@@ -204,5 +199,4 @@ class StanfordDogs(FineGrainedDataset):
                 return read_voc_boxes(path)
         raise DatasetNotFoundError(
             candidates[0], self.DATASET_NAME,
-            '(annotation.tar) ' + self.HOW_TO_GET +
-            ' Or set with_bbox=False.')
+            '(annotation.tar) ' + self.HOW_TO_GET + ' Or set with_bbox=False.')

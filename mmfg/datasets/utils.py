@@ -123,23 +123,37 @@ def read_rows(path: str,
             raise AnnotationError(
                 path, None, f'is not UTF-8 text ({e}). Re-extract the file '
                 'from the original archive.') from None
+    convs = [conv for _, conv in fields]
+    float_cols = [i for i, conv in enumerate(convs) if conv is float]
+    isfinite = math.isfinite
     for lineno, line in enumerate(lines, 1):
         tokens = line.split()
         if not tokens:
             continue
-        if rest and len(tokens) > n:
-            tokens = tokens[:n - 1] + [' '.join(tokens[n - 1:])]
-        if len(tokens) < n or (len(tokens) > n and extra == 'error'):
-            at_least = 'at least ' if extra == 'ignore' else ''
-            raise AnnotationError(
-                path, lineno,
-                f'expected {at_least}{n} whitespace-separated field(s) '
-                f'"{names}", got {len(tokens)}: "{line.strip()}". Fix the '
-                'line (compare it with the original download) or remove it.')
-        rows.append((lineno,
-                     tuple(
-                         _convert(tok, conv, name, path, lineno)
-                         for tok, (name, conv) in zip(tokens, fields))))
+        if len(tokens) != n:
+            if rest and len(tokens) > n:
+                tokens = tokens[:n - 1] + [' '.join(tokens[n - 1:])]
+            elif len(tokens) < n or extra == 'error':
+                at_least = 'at least ' if extra == 'ignore' else ''
+                raise AnnotationError(
+                    path, lineno,
+                    f'expected {at_least}{n} whitespace-separated field(s) '
+                    f'"{names}", got {len(tokens)}: "{line.strip()}". Fix '
+                    'the line (compare it with the original download) or '
+                    'remove it.')
+            else:
+                tokens = tokens[:n]
+        try:
+            values = tuple([conv(tok) for conv, tok in zip(convs, tokens)])
+            ok = True
+            for i in float_cols:
+                ok = ok and isfinite(values[i])
+        except ValueError:
+            ok = False
+        if not ok:  # name the offending field
+            for tok, (name, conv) in zip(tokens, fields):
+                _convert(tok, conv, name, path, lineno)
+        rows.append((lineno, values))
     return rows
 
 
@@ -169,7 +183,11 @@ def read_keyed(path: str,
     """
     table: KeyedRows = {}
     for lineno, values in read_rows(
-            path, fields, dataset=dataset, how_to_get=how_to_get, rest=rest,
+            path,
+            fields,
+            dataset=dataset,
+            how_to_get=how_to_get,
+            rest=rest,
             extra=extra):
         key = values[0]
         if key in table:
@@ -421,8 +439,8 @@ def part_flip_pairs(part_names: Sequence[str]) -> List[Tuple[int, int]]:
         if not re.search(r'\bleft\b', name):
             continue
         mirrored = pattern.sub(
-            lambda m: 'right' if m.group(1).lower() == 'left' else 'left',
-            name)
+            lambda m: 'right'
+            if m.group(1).lower() == 'left' else 'left', name)
         if mirrored in index:
             pairs.append((i, index[mirrored]))
     return sorted(pairs)
@@ -459,4 +477,3 @@ def stratified_holdout(labels: Sequence[int], ratio: float,
         rng = np.random.default_rng([int(seed), int(label) & 0x7FFFFFFF])
         held[members[rng.permutation(n)[:k]]] = True
     return held
-
