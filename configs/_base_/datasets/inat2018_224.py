@@ -1,6 +1,8 @@
 # iNaturalist 2018 at 224 px.
 # Layout and download: see docs/datasets.md. Checkpoints are selected on the
 # held-out `val` split (drawn from the official train set), never on `test`.
+# iNaturalist: the test labels are not public; the official val set is used
+# for validation and testing, as in the literature.
 dataset_type = 'INaturalist'
 data_root = 'data/inat2018'
 
@@ -31,7 +33,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        split='train',
+        ann_file='train2018.json',
         pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True),
 )
@@ -42,7 +44,7 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        split='val',
+        ann_file='val2018.json',
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
@@ -55,7 +57,7 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        split='test',
+        ann_file='val2018.json',
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
