@@ -7,7 +7,7 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def run_tool(args, cwd=None, timeout=900, env=None, check=True):
+def _run_tool(args, cwd=None, timeout=900, env=None, check=True):
     """Run a command from the repo root; return CompletedProcess."""
     full_env = dict(os.environ)
     full_env.setdefault('OMP_NUM_THREADS', '1')
@@ -28,6 +28,13 @@ def run_tool(args, cwd=None, timeout=900, env=None, check=True):
             f'--- stdout ---\n{proc.stdout[-4000:]}\n'
             f'--- stderr ---\n{proc.stderr[-6000:]}')
     return proc
+
+
+@pytest.fixture(scope='session')
+def run_tool():
+    """``run_tool(args, env=None, check=True)`` runs a command from the repo
+    root (PYTHONPATH set, one OpenMP thread) and fails with its output."""
+    return _run_tool
 
 
 @pytest.fixture(scope='session')

@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from .conftest import run_tool
-
 pytestmark = pytest.mark.slow
 PY = sys.executable
 
@@ -17,7 +15,7 @@ def _acc(metrics: dict) -> float:
     return metrics['accuracy/top1']
 
 
-def test_train_test_and_bad_num_classes(tiny_config, tmp_path):
+def test_train_test_and_bad_num_classes(tiny_config, tmp_path, run_tool):
     work = str(tmp_path / 'work')
     run_tool([PY, 'tools/train.py', tiny_config, '--work-dir', work])
     ckpt = osp.join(work, 'epoch_2.pth')
@@ -45,7 +43,8 @@ def test_train_test_and_bad_num_classes(tiny_config, tmp_path):
     assert 'num_classes = 7' in err and 'has 4 classes' in err
 
 
-def test_resume_continues_from_saved_iteration(tiny_config, tmp_path):
+def test_resume_continues_from_saved_iteration(tiny_config, tmp_path,
+                                                run_tool):
     work = str(tmp_path / 'work')
     # "killed" after the first epoch
     run_tool([PY, 'tools/train.py', tiny_config, '--work-dir', work,
@@ -67,7 +66,7 @@ def test_resume_continues_from_saved_iteration(tiny_config, tmp_path):
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
 
 
-def test_ddp_gloo_matches_single_process(tiny_config, tmp_path):
+def test_ddp_gloo_matches_single_process(tiny_config, tmp_path, run_tool):
     work = str(tmp_path / 'ddp')
     env = dict(PORT='29613')
     proc = run_tool(['bash', 'tools/dist_train.sh', tiny_config, '2',
