@@ -32,17 +32,17 @@ import numpy as np
 
 __all__ = [
     'PART_NAMES', 'PART_FLIP_PAIRS', 'PartAttribute', 'PART_ATTRIBUTES',
-    'ATTRIBUTE_BY_NAME', 'DifficultyConfig', 'DIFFICULTIES',
-    'get_difficulty', 'class_codes', 'class_definitions', 'class_name',
-    'attribute_vocabulary', 'CERTAINTY_NAMES'
+    'ATTRIBUTE_BY_NAME', 'DifficultyConfig', 'DIFFICULTIES', 'get_difficulty',
+    'class_codes', 'class_definitions', 'class_name', 'attribute_vocabulary',
+    'CERTAINTY_NAMES'
 ]
 
 #: The 15 CUB-200-2011 part names, in ``parts/parts.txt`` order (1-based id
 #: = index + 1).
-PART_NAMES: Tuple[str, ...] = (
-    'back', 'beak', 'belly', 'breast', 'crown', 'forehead', 'left eye',
-    'left leg', 'left wing', 'nape', 'right eye', 'right leg', 'right wing',
-    'tail', 'throat')
+PART_NAMES: Tuple[str, ...] = ('back', 'beak', 'belly', 'breast', 'crown',
+                               'forehead', 'left eye', 'left leg', 'left wing',
+                               'nape', 'right eye', 'right leg', 'right wing',
+                               'tail', 'throat')
 
 #: 0-based part indices swapped by a horizontal flip (left/right eye, leg,
 #: wing), as in ``docs/data_fields.md``.
@@ -97,23 +97,22 @@ class PartAttribute:
 
 #: The discriminative attributes, in class-code order.
 PART_ATTRIBUTES: Tuple[PartAttribute, ...] = (
-    PartAttribute(
-        'crest', 'crown', 'color', tuple(_CREST_COLORS),
-        tuple(c.capitalize() + '_crested' for c in _CREST_COLORS),
-        ('crown', )),
-    PartAttribute(
-        'wing', 'wing', 'pattern',
-        ('plain', 'single_bar', 'double_bar', 'spotted', 'dark_tip'),
-        ('Plain_winged', 'Bar_winged', 'Double_barred', 'Spot_winged',
-         'Dark_tipped'), ('wing', )),
+    PartAttribute('crest', 'crown', 'color', tuple(_CREST_COLORS),
+                  tuple(c.capitalize() + '_crested' for c in _CREST_COLORS),
+                  ('crown', )),
+    PartAttribute('wing', 'wing', 'pattern',
+                  ('plain', 'single_bar', 'double_bar', 'spotted', 'dark_tip'),
+                  ('Plain_winged', 'Bar_winged', 'Double_barred',
+                   'Spot_winged', 'Dark_tipped'), ('wing', )),
     PartAttribute('beak', 'bill', 'shape',
                   ('cone', 'needle', 'hooked', 'decurved'),
                   ('Conebill', 'Needlebill', 'Hookbill', 'Sicklebill'),
                   ('beak', )),
-    PartAttribute('tail', 'tail', 'pattern',
-                  ('plain', 'white_tip', 'dark_band', 'spotted'),
-                  ('Plain_tailed', 'White_tipped', 'Band_tailed',
-                   'Spot_tailed'), ('tail', )),
+    PartAttribute(
+        'tail', 'tail', 'pattern',
+        ('plain', 'white_tip', 'dark_band', 'spotted'),
+        ('Plain_tailed', 'White_tipped', 'Band_tailed', 'Spot_tailed'),
+        ('tail', )),
     PartAttribute('eye_ring', 'eye_ring', 'color', ('none', 'white', 'red'),
                   ('Bare_eyed', 'White_eyed', 'Red_eyed'), ('eye', )),
     PartAttribute('breast', 'breast', 'pattern',
