@@ -82,7 +82,7 @@ custom_hooks = [
     dict(
         type='FreezeModulesHook',
         modules=[
-            'backbone.conv1', 'backbone.norm1', 'backbone.layer1',
+            'backbone.conv1', 'backbone.bn1', 'backbone.layer1',
             'backbone.layer2', 'backbone.layer3', 'backbone.layer4.0',
             'backbone.layer4.1'
         ],

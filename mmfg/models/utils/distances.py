@@ -5,13 +5,16 @@ metrics). All are computed by matrix products: ``||x||^2 - 2 x.p + ||p||^2``
 for L2, normalised dot products for cosine; never an ``N x M x D`` broadcast
 and never a ones-convolution.
 """
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
     'pairwise_squared_l2', 'pairwise_l2', 'pairwise_cosine_similarity',
-    'squared_l2_map', 'l2_map', 'cosine_similarity_map', 'log_similarity'
+    'squared_l2_map', 'l2_map', 'min_squared_l2', 'cosine_similarity_map',
+    'log_similarity'
 ]
 
 
@@ -61,6 +64,42 @@ def squared_l2_map(x: Tensor, prototypes: Tensor) -> Tensor:
 def l2_map(x: Tensor, prototypes: Tensor, eps: float = 1e-14) -> Tensor:
     """L2 distance map ``sqrt(|d^2| + eps)``: ``(B, P, H, W)`` (ProtoTree)."""
     return (squared_l2_map(x, prototypes) + eps).sqrt()
+
+
+def min_squared_l2(x: Tensor, prototypes: Tensor) -> Tuple[Tensor, Tensor]:
+    """Smallest squared L2 distance of each prototype to any latent patch.
+
+    Equal (up to rounding) to
+    ``squared_l2_map(x, prototypes).flatten(2).min(-1)`` but much cheaper to
+    differentiate: the full ``(B, H*W, P)`` distance map is built without
+    autograd only to find the nearest patch; the differentiable value is
+    ``||x_at||^2 - 2 x_at.p + ||p||^2`` at that patch, so the backward pass
+    is one scatter and the two products of the matmul (the gradient reaches
+    only the nearest patch, as for a min-pool; among tied patches, the one
+    ``torch.min`` reports).
+
+    Args:
+        x (Tensor): feature map ``(B, D, H, W)``.
+        prototypes (Tensor): ``(P, D)``.
+
+    Returns:
+        tuple[Tensor, Tensor]: distances ``(B, P)`` (clamped at 0) and the
+        flat position ``(B, P)`` (int64, ``h * W + w``) of the nearest patch.
+    """
+    B, D = x.shape[:2]
+    P = prototypes.shape[0]
+    # patches as rows: one (B*N, D) @ (D, P) product, no batched copies
+    rows = x.flatten(2).transpose(1, 2).reshape(-1, D)  # (B*N, D)
+    N = rows.shape[0] // max(B, 1)
+    xp = (rows @ prototypes.t()).view(B, N, P)
+    x2 = rows.pow(2).sum(1).view(B, N)
+    p2 = prototypes.pow(2).sum(1)  # (P,)
+    with torch.no_grad():
+        # ||p||^2 does not depend on the patch: argmin of ||x||^2 - 2 x.p
+        idx = torch.add(x2.unsqueeze(2), xp, alpha=-2.0).min(1).indices
+    xp_min = xp.gather(1, idx.unsqueeze(1)).squeeze(1)  # (B, P)
+    d = (x2.gather(1, idx) - 2 * xp_min + p2).clamp_min(0)
+    return d, idx
 
 
 def cosine_similarity_map(x: Tensor, prototypes: Tensor,

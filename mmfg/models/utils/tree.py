@@ -160,6 +160,9 @@ def children_from_incidence(right: Tensor,
         tuple[Tensor, Tensor]: ``left_child (P,)``, ``right_child (P,)``
         int64 (encoding of :func:`full_tree_children`).
     """
+    if right.shape[1] == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=right.device)
+        return empty, empty.clone()
     c = _containment(right, left)
     size = c['size']
     out = []
