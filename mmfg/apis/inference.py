@@ -6,6 +6,7 @@
 >>> expls = explain(model, 'bird.jpg', out_dir='explanations/')
 """
 import copy
+import inspect
 import json
 import os
 import os.path as osp
@@ -192,6 +193,10 @@ def explain(model: nn.Module,
             'ST-ProtoPNet, ProtoTree, ...).')
     batch = _prepare(model, img)
     feats = model.extract_feat(batch['inputs'])
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    if classes is not None and 'classes' not in kwargs and \
+            'classes' in inspect.signature(head.explain).parameters:
+        kwargs['classes'] = list(classes)
     expls = head.explain(feats, batch['data_samples'], **kwargs)
     if out_dir is not None:
         from mmfg.visualization import render_explanation
