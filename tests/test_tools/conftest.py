@@ -53,18 +53,16 @@ def synthbirds_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope='session')
-def tiny_config(tmp_path_factory, synthbirds_root):
-    """A 2-epoch ResNet-18 config on the tiny SynthBirds, 64 px."""
-    cfg_dir = tmp_path_factory.mktemp('cfg')
-    path = cfg_dir / 'tiny_synthbirds.py'
-    base = osp.join(ROOT, 'configs', 'baseline', 'resnet18_synthbirds.py')
+def write_tiny_config(path, base: str, extra: str = '') -> str:
+    """Write a config that inherits ``base`` (relative to configs/) and runs
+    it on the tiny SynthBirds copy at 56 px for 2 epochs."""
+    base = osp.join(ROOT, 'configs', base)
     gen_cfg = dict(
         num_classes=4, images_per_class=12, image_size=64, seed=0,
         difficulty='easy')
     path.write_text(f'''
 _base_ = [{base!r}]
-data_root = {synthbirds_root!r}
+data_root = {TINY_ROOT[0]!r}
 gen_cfg = {gen_cfg!r}
 data_preprocessor = dict(num_classes=4)
 train_pipeline = [
@@ -93,9 +91,36 @@ test_dataloader = dict(
                  pipeline=test_pipeline))
 model = dict(head=dict(num_classes=4))
 train_cfg = dict(max_epochs=2, val_interval=1)
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True)]
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0, deterministic=False)
+{extra}
 ''')
     return str(path)
+
+
+TINY_ROOT = ['']
+
+
+@pytest.fixture(scope='session')
+def tiny_config(tmp_path_factory, synthbirds_root):
+    """A 2-epoch ResNet-18 baseline config on the tiny SynthBirds, 56 px."""
+    TINY_ROOT[0] = synthbirds_root
+    return write_tiny_config(
+        tmp_path_factory.mktemp('cfg') / 'tiny_synthbirds.py',
+        'baseline/resnet18_synthbirds.py',
+        "param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, "
+        "by_epoch=True)]")
+
+
+@pytest.fixture(scope='session')
+def tiny_config_factory(tmp_path_factory, synthbirds_root):
+    """``factory(base, extra='')`` -> path of a tiny config on ``base``."""
+    TINY_ROOT[0] = synthbirds_root
+
+    def factory(base: str, extra: str = '') -> str:
+        name = osp.splitext(osp.basename(base))[0] + '_tiny.py'
+        return write_tiny_config(
+            tmp_path_factory.mktemp('cfg') / name, base, extra)
+
+    return factory
