@@ -1,1 +1,2 @@
 
+from .prototype_losses import ProtoPNetLoss, STProtoPNetLoss  # noqa: F401
