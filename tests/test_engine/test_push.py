@@ -13,7 +13,7 @@ from mmfg.engine.hooks.prune_hook import (find_nearest_images,
 from mmfg.engine.hooks.push_hook import push_prototypes
 from mmfg.models.utils.distances import squared_l2_map
 from mmfg.visualization.prototypes import save_prototype_gallery
-from test_push_helpers import (IMG, TinyProtoDataset, all_latents,
+from push_helpers import (IMG, TinyProtoDataset, all_latents,
                                build_tiny_model, tiny_loader)
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from test_push_helpers import TinyProtoDataset, build_tiny_model, tiny_loader
+from push_helpers import TinyProtoDataset, build_tiny_model, tiny_loader
 
 
 def _run(model, loader):

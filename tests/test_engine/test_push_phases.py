@@ -10,7 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmfg.registry import HOOKS
-from test_push_helpers import tiny_model_cfg
+from push_helpers import tiny_model_cfg
 
 
 def _snapshot(model):
@@ -176,7 +176,7 @@ def test_last_layer_phase_needs_the_last_layer_in_the_optimizer(tmp_path):
 
 def test_prune_hook_on_the_runner(tmp_path):
     from mmfg.engine.hooks.prune_hook import find_nearest_images
-    from test_push_helpers import TinyProtoDataset, tiny_loader
+    from push_helpers import TinyProtoDataset, tiny_loader
     data = dict(type='TinyProtoDataset', num_classes=3, per_class=6)
     loader = dict(batch_size=6, num_workers=0, dataset=data,
                   sampler=dict(type='DefaultSampler', shuffle=True))
@@ -231,7 +231,7 @@ def test_stability_hook_adds_deterministic_noisy_locations():
     from mmengine.dataset import pseudo_collate
 
     from mmfg.engine.hooks.prototype_hooks import PrototypeStabilityHook
-    from test_push_helpers import TinyProtoDataset, build_tiny_model
+    from push_helpers import TinyProtoDataset, build_tiny_model
     model = build_tiny_model().eval()
     ds = TinyProtoDataset(3, 2)
 
