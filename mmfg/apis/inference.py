@@ -22,7 +22,9 @@ from torch import nn
 
 from mmfg.utils import register_all_modules, trusted_checkpoints
 
-__all__ = ['init_model', 'inference', 'explain', 'to_jsonable']
+__all__ = [
+    'init_model', 'inference', 'explain', 'to_jsonable', 'drop_pretrained_init'
+]
 
 
 def init_model(config: Union[str, Config],
@@ -58,7 +60,7 @@ def init_model(config: Union[str, Config],
             model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
         # no pretrained download when a checkpoint follows
         if checkpoint is not None:
-            _drop_pretrained(model_cfg)
+            drop_pretrained_init(model_cfg)
         model = MODELS.build(model_cfg)
     if checkpoint is not None:
         ctx = trusted_checkpoints(checkpoint) if trust_checkpoint else None
@@ -75,16 +77,18 @@ def init_model(config: Union[str, Config],
     return model
 
 
-def _drop_pretrained(cfg) -> None:
+def drop_pretrained_init(cfg) -> None:
+    """Remove every ``init_cfg=dict(type='Pretrained', ...)`` in a model
+    config, in place (a checkpoint follows, or no weights are wanted)."""
     if isinstance(cfg, dict):
         init = cfg.get('init_cfg')
         if isinstance(init, dict) and init.get('type') == 'Pretrained':
             cfg['init_cfg'] = None
         for v in cfg.values():
-            _drop_pretrained(v)
+            drop_pretrained_init(v)
     elif isinstance(cfg, (list, tuple)):
         for v in cfg:
-            _drop_pretrained(v)
+            drop_pretrained_init(v)
 
 
 def _test_pipeline(cfg: Config) -> Compose:
