@@ -7,9 +7,9 @@ import os.path as osp
 
 import mmengine
 from mmengine.config import Config, ConfigDict, DictAction
-from mmengine.runner import Runner
 
-from mmfg.apis.tools import (add_num_classes_check, prepare_runtime,
+from mmfg.apis.tools import (add_num_classes_check, build_runner,
+                             load_config, prepare_runtime,
                              set_default_work_dir)
 from mmfg.utils import trusted_checkpoints
 
@@ -124,17 +124,9 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = merge_args(cfg, args)
+    cfg = merge_args(load_config(args.config, args.cfg_options), args)
     prepare_runtime(cfg, args.launcher)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        from mmfg.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
+    runner = build_runner(cfg)
 
     trust = trusted_checkpoints(args.checkpoint) if args.trust_checkpoint \
         else contextlib.nullcontext()

@@ -28,6 +28,23 @@ def add_num_classes_check(cfg: Config) -> None:
     cfg.custom_hooks = hooks
 
 
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config file and apply ``--cfg-options`` overrides."""
+    cfg = Config.fromfile(path)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """Build the config's runner (``runner_type`` or MMEngine's Runner)."""
+    if 'runner_type' not in cfg:
+        from mmengine.runner import Runner
+        return Runner.from_cfg(cfg)
+    from mmfg.registry import RUNNERS
+    return RUNNERS.build(cfg)
+
+
 def prepare_runtime(cfg: Config, launcher: str) -> None:
     """Register modules without touching the config's default scope and
     set up CPU (gloo) distributed runs when there is no CUDA."""
