@@ -23,6 +23,7 @@ Subclasses implement :meth:`FineGrainedDataset._load_meta` and
 import os.path as osp
 import pickle
 import warnings
+from abc import ABCMeta, abstractmethod
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -40,7 +41,7 @@ _SPLIT_MEMBERS = {
 }
 
 
-class FineGrainedDataset(BaseDataset):
+class FineGrainedDataset(BaseDataset, metaclass=ABCMeta):
     """Base class of mmfg's fine-grained datasets (not registered: abstract).
 
     Samples are dicts following ``docs/data_fields.md``. A subclass reads
@@ -158,6 +159,7 @@ class FineGrainedDataset(BaseDataset):
     # ------------------------------------------------------------------
     # hooks for subclasses
     # ------------------------------------------------------------------
+    @abstractmethod
     def _load_meta(self) -> Dict[str, Any]:
         """Read dataset-level facts; called once from ``__init__``.
 
@@ -166,8 +168,8 @@ class FineGrainedDataset(BaseDataset):
             in label order). Keys in ``PER_CLASS_META_KEYS`` are restricted
             to the selected classes afterwards.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def _load_samples(self) -> List[dict]:
         """Read the per-image annotations; called from ``full_init``.
 
@@ -177,7 +179,6 @@ class FineGrainedDataset(BaseDataset):
             key ``_split`` in ``{'train', 'val', 'test'}`` (or None when the
             dataset is not partitioned, which only ``split='all'`` accepts).
         """
-        raise NotImplementedError
 
     # ------------------------------------------------------------------
     def _class_range(self, num_all: int,

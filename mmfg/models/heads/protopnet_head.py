@@ -14,6 +14,7 @@ per-prototype predictions that interpretability metrics read, the push
 records (kept in the checkpoint), and the "this looks like that"
 explanation.
 """
+from abc import ABCMeta, abstractmethod
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -36,7 +37,7 @@ __all__ = ['PrototypeHeadMixin', 'ProtoPNetHead']
 Feats = Union[Tensor, Sequence[Tensor]]
 
 
-class PrototypeHeadMixin:
+class PrototypeHeadMixin(metaclass=ABCMeta):
     """Shared behaviour of prototype heads.
 
     A subclass provides :meth:`prototype_layers` (name → layer; ``''`` for a
@@ -55,8 +56,9 @@ class PrototypeHeadMixin:
     location_budget: int = 1 << 25
 
     # ------------------------------------------------------------- interface
+    @abstractmethod
     def prototype_layers(self) -> 'OrderedDict[str, PrototypeLayer]':
-        raise NotImplementedError
+        """The head's prototype layers, branch name → layer."""
 
     def _branch_outputs(self, feats: Feats) -> Dict[str, Dict[str, Tensor]]:
         """Run every branch's layer: name → :meth:`PrototypeLayer.forward`."""
