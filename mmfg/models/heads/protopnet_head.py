@@ -27,8 +27,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mmfg.explain.prototypes import (argmax_location, high_activation_box,
-                                     receptive_field_box,
-                                     upsample_activation)
+                                     receptive_field_box, upsample_activation)
 from mmfg.registry import MODELS
 from .prototype_layer import PrototypeLayer, build_mmfg_module
 
