@@ -2,6 +2,9 @@
 
 - :class:`PrototypeRenormHook`: re-normalise unit-norm (cosine) prototypes
   after every optimiser step (ST-ProtoPNet).
+- :class:`PrototypeInitHook`: before training, set every prototype to a
+  random latent patch of a training image of its class (data-driven
+  initialisation instead of ``torch.rand``).
 - :class:`PrototypeStabilityHook`: for the stability metric (Huang et al.,
   ICCV 2023), run every val/test batch a second time with Gaussian noise
   ``N(0, std)`` clipped to ``±clip`` added in normalised input space, and
@@ -16,7 +19,9 @@ from mmengine.hooks import Hook
 from mmfg.registry import HOOKS
 from .last_layer import prototype_head, unwrap_model
 
-__all__ = ['PrototypeRenormHook', 'PrototypeStabilityHook']
+__all__ = [
+    'PrototypeRenormHook', 'PrototypeStabilityHook', 'PrototypeInitHook'
+]
 
 
 @HOOKS.register_module()
@@ -37,6 +42,48 @@ class PrototypeRenormHook(Hook):
         for layer in head.prototype_layers().values():
             if layer.normalize_prototypes:
                 layer.renormalize_prototypes_()
+
+
+@HOOKS.register_module()
+class PrototypeInitHook(Hook):
+    """Initialise prototypes from random latent patches of their class.
+
+    ProtoPNet initialises prototypes with ``torch.rand`` (mean 0.5). With
+    the ``regular`` add-on (Sigmoid) the latent patches nearest to such
+    vectors are the weakly activated ones, typically the border cells of the
+    map (zero padding), and min-pooling routes all early gradient through
+    them, so prototypes settle on border/background patches. Starting each
+    prototype at a random patch of its own class (drawn uniformly over
+    images and positions, deterministic, DDP-consistent:
+    :func:`init_prototypes_from_patches`) spreads the initial nearest
+    patches over the map. A deviation from the paper, opt-in in the config.
+
+    Runs once, before the first epoch; skipped when training resumes or
+    starts from ``load_from`` (the checkpoint's prototypes are kept).
+
+    Args:
+        dataloader (dict): the un-augmented push dataloader config.
+        seed (int): selects the draw. Defaults to 0.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, dataloader: dict, seed: int = 0) -> None:
+        self.dataloader_cfg = dataloader
+        self.seed = seed
+
+    def before_train(self, runner) -> None:
+        if runner.iter > 0 or getattr(runner, '_load_from', None):
+            runner.logger.info('PrototypeInitHook: checkpoint loaded, '
+                               'keeping its prototypes.')
+            return
+        from .push_hook import init_prototypes_from_patches
+        loader = runner.build_dataloader(self.dataloader_cfg,
+                                         seed=runner.seed)
+        src = init_prototypes_from_patches(runner.model, loader, self.seed)
+        n = sum(int((v >= 0).sum()) for v in src.values())
+        runner.logger.info(f'PrototypeInitHook: {n} prototypes set to '
+                           'random latent patches of their class.')
 
 
 @HOOKS.register_module()

@@ -30,8 +30,7 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from mmfg.explain.prototypes import (argmax_location, high_activation_box,
-                                     receptive_field_box,
-                                     upsample_activation)
+                                     receptive_field_box, upsample_activation)
 from mmfg.models.utils.projection import PatchProjector
 from mmfg.registry import HOOKS
 from mmfg.utils.errors import ConfigError
@@ -40,7 +39,7 @@ from .last_layer import (last_layer_parameters, prototype_head,
 
 __all__ = [
     'iterate_latent_batches', 'push_prototypes', 'prototype_geometry',
-    'PrototypePushHook'
+    'init_prototypes_from_patches', 'PrototypePushHook'
 ]
 
 
@@ -153,6 +152,55 @@ def _project(layer: nn.Module, r: Dict[str, Tensor]) -> None:
         vec = torch.nn.functional.normalize(vec, dim=1)
     layer.prototypes.data.copy_(
         torch.where(found[:, None], vec, layer.prototypes.data))
+
+
+@torch.no_grad()
+def init_prototypes_from_patches(model: nn.Module,
+                                 dataloader,
+                                 seed: int = 0) -> Dict[str, Tensor]:
+    """Set every prototype to a random latent patch of its own class.
+
+    A data-driven alternative to ProtoPNet's ``torch.rand`` initialisation:
+    each prototype becomes the latent vector (current backbone and add-on)
+    at a uniformly drawn position of a uniformly drawn training image of its
+    class. The draw is a deterministic hash of (global image index,
+    position, prototype, ``seed``) (:func:`random_patch_keys`), so one
+    process and N DDP ranks pick the same patches.
+
+    Args:
+        model (nn.Module): model with a prototype head (wrapped or not).
+        dataloader: un-augmented push dataloader.
+        seed (int): selects the draw.
+
+    Returns:
+        dict: branch name -> ``(P,)`` global image index of each prototype's
+        source patch (-1 where its class has no image).
+    """
+    head = prototype_head(model, 'init_prototypes_from_patches')
+    layers = head.prototype_layers()
+    m = unwrap_model(model)
+    was_training = m.training
+    m.eval()
+    samplers = {
+        name: PatchProjector(
+            layer.prototypes, layer.class_identity.bool(), metric='random',
+            seed=seed)
+        for name, layer in layers.items()
+    }
+    try:
+        for feats, labels, img_idx, _, _ in iterate_latent_batches(
+                model, dataloader):
+            for name, layer in layers.items():
+                samplers[name].update(layer.latent(feats), labels, img_idx)
+    finally:
+        m.train(was_training)
+    out = {}
+    for name, layer in layers.items():
+        samplers[name].merge_distributed()
+        r = samplers[name].result()
+        _project(layer, r)
+        out[name] = r['img_idx']
+    return out
 
 
 def _gather_meta(wanted: set, local: Dict[int, Tuple]) -> Dict[int, Tuple]:

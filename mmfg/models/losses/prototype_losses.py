@@ -14,6 +14,7 @@ orthogonality) and two registered losses that compose them:
 Prototype ``p`` belongs to class ``prototype_class[p]``; pruned prototypes
 (``valid[p]`` False) are left out of every term.
 """
+import weakref
 from typing import Dict, Optional
 
 import torch
@@ -115,16 +116,38 @@ def masked_l1(weight: Tensor, prototype_class: Tensor) -> Tensor:
     return (weight * mask).abs().sum()
 
 
+# prototype_class tensors already checked (id -> (weak reference, version,
+# K)): the layout check reads values (a host sync), so it runs once per
+# tensor state, not every step.
+_CHECKED_LAYOUTS: dict = {}
+
+
 def _class_blocks(prototypes: Tensor, prototype_class: Tensor,
                   num_classes: int) -> int:
-    """Check the ``(C * K, D)`` class-major layout and return ``K``."""
+    """Check the ``(C * K, D)`` class-major layout and return ``K``.
+
+    The value check runs once per state of ``prototype_class`` (cached by
+    identity and version counter) and is skipped under ``torch.compile``.
+    """
     P = prototypes.shape[0]
     if P % num_classes:
         raise ValueError(f'{P} prototypes are not a multiple of '
                          f'{num_classes} classes')
     K = P // num_classes
+    if torch.compiler.is_compiling():
+        return K
+    state = (prototype_class._version, K)
+    seen = _CHECKED_LAYOUTS.get(id(prototype_class))
+    if seen is not None and seen[0]() is prototype_class and \
+            seen[1:] == state:
+        return K
     expect = torch.arange(P, device=prototype_class.device) // K
-    if not torch.equal(prototype_class, expect):
+    if torch.equal(prototype_class, expect):
+        if len(_CHECKED_LAYOUTS) > 1024:
+            _CHECKED_LAYOUTS.clear()
+        _CHECKED_LAYOUTS[id(prototype_class)] = (weakref.ref(prototype_class),
+                                                 *state)
+    else:
         raise ValueError('class-pair terms need prototypes ordered by class '
                          '(prototype p in class p // K)')
     return K

@@ -21,7 +21,45 @@ from torch import Tensor
 
 from .distances import cosine_similarity_map, squared_l2_map
 
-__all__ = ['PatchProjector', 'NearestImagesTracker']
+__all__ = ['PatchProjector', 'NearestImagesTracker', 'random_patch_keys']
+
+_MASK62 = (1 << 62) - 1
+
+
+def _mix(z: Tensor) -> Tensor:
+    """One xorshift-multiply round on non-negative int64 (kept < 2**62,
+    so the arithmetic is identical on every device)."""
+    z = z & _MASK62
+    z = (z ^ (z >> 31)) * 0x2545F491
+    z = z & _MASK62
+    z = (z ^ (z >> 29)) * 0x4F6CDD1D
+    return z & _MASK62
+
+
+def random_patch_keys(img_idx: Tensor, hw: Tuple[int, int],
+                      num_prototypes: int,
+                      seed: int = 0) -> Tensor:
+    """Deterministic pseudo-random keys of (image, position, prototype).
+
+    Args:
+        img_idx (Tensor): ``(B,)`` global dataset indices.
+        hw (tuple): ``(H, W)`` of the latent map.
+        num_prototypes (int): ``P``.
+        seed (int): changes every key.
+
+    Returns:
+        Tensor: ``(B, P, H, W)`` float32 in ``[0, 1)``; a function of the
+        arguments only (not of the batch composition or the device).
+    """
+    H, W = int(hw[0]), int(hw[1])
+    dev = img_idx.device
+    patch = img_idx.long()[:, None] * (H * W) + torch.arange(
+        H * W, device=dev)[None]  # (B, HW) global patch id
+    proto = torch.arange(num_prototypes, device=dev)
+    z = _mix(patch[:, None, :] + (int(seed) + 1) * 0x9E3779B1)
+    z = _mix(z + _mix(proto[None, :, None] + 0x632BE5AB))
+    return ((z >> 38).float() / float(1 << 24)).view(
+        img_idx.shape[0], num_prototypes, H, W)
 
 
 class PatchProjector:
@@ -32,8 +70,13 @@ class PatchProjector:
         allowed (Tensor, optional): ``(P, C)`` bool, ``allowed[p, c]`` says
             whether images of class ``c`` may supply prototype ``p``'s patch.
             None allows every class.
-        metric (str): ``'squared_l2'`` (smaller is closer) or ``'cosine'``
-            (larger is closer; stored internally as ``-similarity``).
+        metric (str): ``'squared_l2'`` (smaller is closer), ``'cosine'``
+            (larger is closer; stored internally as ``-similarity``) or
+            ``'random'``: every (image, position, prototype) gets a
+            pseudo-random key hashed from the global image index, the
+            position, the prototype and ``seed``, so the "nearest" patch is
+            a uniform random allowed patch that does not depend on batching
+            or on the number of DDP ranks (data-driven initialisation).
         keep_maps (bool): also keep ``best_map (P, H, W)``: the distance map
             (for cosine: ``-similarity``) of each prototype on the image that
             supplied its patch. Defaults to False.
@@ -43,10 +86,12 @@ class PatchProjector:
                  prototypes: Tensor,
                  allowed: Optional[Tensor] = None,
                  metric: str = 'squared_l2',
-                 keep_maps: bool = False) -> None:
-        if metric not in ('squared_l2', 'cosine'):
-            raise ValueError(f'metric must be squared_l2 or cosine, '
+                 keep_maps: bool = False,
+                 seed: int = 0) -> None:
+        if metric not in ('squared_l2', 'cosine', 'random'):
+            raise ValueError(f'metric must be squared_l2, cosine or random, '
                              f'got {metric!r}')
+        self.seed = int(seed)
         self.prototypes = prototypes.detach()
         self.allowed = allowed
         self.metric = metric
@@ -61,7 +106,10 @@ class PatchProjector:
         self.best_map: Optional[Tensor] = None
         self.map_hw = (0, 0)
 
-    def _dist(self, feats: Tensor) -> Tensor:
+    def _dist(self, feats: Tensor, img_idx: Tensor) -> Tensor:
+        if self.metric == 'random':
+            return random_patch_keys(img_idx, feats.shape[-2:],
+                                     self.prototypes.shape[0], self.seed)
         protos = self.prototypes.to(feats.dtype)
         if self.metric == 'squared_l2':
             return squared_l2_map(feats, protos)
@@ -78,7 +126,7 @@ class PatchProjector:
         """
         B, D, H, W = feats.shape
         self.map_hw = (H, W)
-        d = self._dist(feats).float()  # (B, P, H, W)
+        d = self._dist(feats, img_idx).float()  # (B, P, H, W)
         P = d.shape[1]
         if self.allowed is not None:
             ok = self.allowed[:, labels.long()].t()  # (B, P)
@@ -145,8 +193,8 @@ class PatchProjector:
             the similarities).
         """
         W = max(self.map_hw[1], 1)
-        dist = self.best_dist if self.metric == 'squared_l2' \
-            else -self.best_dist
+        dist = -self.best_dist if self.metric == 'cosine' \
+            else self.best_dist
         out = dict(
             dist=dist,
             vec=self.best_vec,
@@ -157,8 +205,8 @@ class PatchProjector:
             w=torch.where(self.best_pos >= 0, self.best_pos % W,
                           self.best_pos))
         if self.keep_maps and self.best_map is not None:
-            out['map'] = self.best_map if self.metric == 'squared_l2' \
-                else -self.best_map
+            out['map'] = -self.best_map if self.metric == 'cosine' \
+                else self.best_map
         return out
 
 

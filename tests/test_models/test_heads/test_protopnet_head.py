@@ -255,3 +255,39 @@ def test_prune_masks_contributions():
     assert layer.prototype_valid.tolist() == [True, False, True, True]
     sd = layer.state_dict()
     assert 'prototype_valid' in sd and 'prototype_class' in sd
+
+
+@pytest.mark.parametrize('head_type', ['ProtoPNetHead', 'STProtoPNetHead'])
+def test_layer_and_loss_compile_as_one_graph(head_type):
+    """torch.compile (fullgraph: no graph break, no host sync) of every
+    prototype layer and its loss gives the eager values and gradients."""
+    import torch._dynamo as dynamo
+    cfg = dict(type=head_type, num_classes=3, in_channels=8,
+               prototypes_per_class=2, prototype_dim=4)
+    if head_type == 'STProtoPNetHead':
+        cfg.update(upsample_factor=1)
+    head = _build(cfg)
+    feats = (torch.randn(4, 8, 5, 5), )
+    labels = torch.tensor([0, 2, 1, 2])
+    for name, layer in head.prototype_layers().items():
+        loss_fn = head.losses[name] if name else head.loss_module
+
+        def step(x, layer=layer, loss_fn=loss_fn):
+            out = layer((x, ))
+            dist = out['min_dist'] if layer.metric == 'squared_l2' \
+                else out['sim']
+            extra = () if layer.metric == 'squared_l2' \
+                else (layer.prototypes, )
+            terms = loss_fn(out['logits'], dist, labels, *extra,
+                            layer.prototype_class, layer.last_weight,
+                            layer.prototype_valid)
+            return sum(v for k, v in terms.items() if k.startswith('loss'))
+
+        ref = step(feats[0])
+        grads_ref = torch.autograd.grad(ref, [layer.prototypes])
+        dynamo.reset()
+        compiled = torch.compile(step, backend='aot_eager', fullgraph=True)
+        got = compiled(feats[0])
+        grads = torch.autograd.grad(got, [layer.prototypes])
+        torch.testing.assert_close(got, ref)
+        torch.testing.assert_close(grads[0], grads_ref[0])
