@@ -5,11 +5,20 @@ import os.path as osp
 import shutil
 import tempfile
 import warnings
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Hashable, List, Optional
 
 from mmfg.registry import DATASETS
 from mmfg.utils.errors import ConfigError, DatasetNotFoundError
 from .cub import CUB
+from .utils import KeyedRows, check_same_keys
+
+
+def _optional_float(text: str) -> Optional[float]:
+    return None if text == 'None' else float(text)
+
+
+def _optional_str(text: str) -> Optional[str]:
+    return None if text == 'None' else text
 
 
 def _synth():
@@ -180,11 +189,17 @@ class SynthBirds(CUB):
         generate (bool): generate the data when missing. Defaults to True.
         gen_cfg (dict, optional): arguments of ``generate_synthbirds``
             (``num_classes``, ``images_per_class``, ``image_size``, ``seed``,
-            ``difficulty``, ``train_fraction``, ``with_masks``); missing keys
+            ``difficulty``, ``train_fraction``, ``with_masks``,
+            ``with_meta``); missing keys
             take the generator's defaults. ``progress=True`` shows a progress
             bar while generating (off by default: under DDP every rank would
             draw one); it is not part of the stored config.
         split (str, optional): see :class:`CUB`.
+        with_meta (bool): add ``meta_info`` (``latitude``, ``longitude``,
+            ``date``, ``hour``; None where missing) to every sample, read
+            from ``image_meta.txt``, as the iNaturalist datasets do. Needs
+            data generated with ``gen_cfg=dict(..., with_meta=True)``, whose
+            location and date depend on the class. Defaults to False.
         **kwargs: :class:`CUB` arguments (``with_attributes``, ``with_mask``,
             ``class_split``, ``val_ratio``, ``pipeline``, ...).
 
@@ -202,8 +217,33 @@ class SynthBirds(CUB):
                  generate: bool = True,
                  gen_cfg: Optional[dict] = None,
                  split: Optional[str] = None,
+                 with_meta: bool = False,
                  **kwargs):
         self.generate = generate
+        self.with_meta = with_meta
         root = ensure_synthbirds(data_root, gen_cfg, generate)
         self.gen_cfg = _stored_config(root)['gen_cfg']
+        if with_meta and not self.gen_cfg.get('with_meta', False):
+            raise ConfigError(
+                f'SynthBirds: with_meta=True but "{root}" was generated '
+                'without meta. Add with_meta=True to gen_cfg (and use a new '
+                'data_root, or delete the folder to regenerate it).')
         super().__init__(data_root=root, split=split, **kwargs)
+
+    def _add_extras(self, samples: List[dict], keys: List[Hashable],
+                    images: KeyedRows) -> None:
+        super()._add_extras(samples, keys, images)
+        if not self.with_meta:
+            return
+        path = osp.join(self.data_root, _synth().META_FILE)
+        rows = self._read_keyed(
+            _synth().META_FILE, [('image_id', self.ID_TYPE),
+                                 ('latitude', _optional_float),
+                                 ('longitude', _optional_float),
+                                 ('date', _optional_str),
+                                 ('hour', _optional_float)])
+        check_same_keys(images, self._path('images.txt'), rows, path)
+        for sample, key in zip(samples, keys):
+            lat, lon, date, hour = rows[key][1]
+            sample['meta_info'] = dict(
+                latitude=lat, longitude=lon, date=date, hour=hour)

@@ -608,3 +608,15 @@ def test_resnet18_learns_the_parts(tmp_path):
         torch.set_num_threads(threads)
     assert acc >= 0.6, acc  # chance is 0.1
     assert acc_ab <= 0.25, acc_ab  # without the parts: near chance
+
+
+@pytest.mark.parametrize('difficulty', ['easy', 'hard'])
+def test_small_images_never_draw_from_an_empty_range(difficulty):
+    """A bird scaled to fit leaves a zero-width placement range (it came out
+    as -1e-15 for 32 px, seed 0, image 28): every scene must still render
+    inside the image."""
+    for img_id in range(1, 61):
+        scene = sample_scene(np.random.default_rng([0, img_id]), 32,
+                             difficulty)
+        cx, cy = scene.pose.center
+        assert 0 <= cx <= 32 and 0 <= cy <= 32

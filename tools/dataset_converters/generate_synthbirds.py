@@ -73,6 +73,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--no-masks', action='store_true', help='do not write segmentations/')
     parser.add_argument(
+        '--with-meta',
+        action='store_true',
+        help='also write image_meta.txt: per-image location and date '
+        'correlated with the class (for meta-aware models such as '
+        'MetaFormer)')
+    parser.add_argument(
         '--no-progress', action='store_true', help='hide the progress bar')
     return parser.parse_args(argv)
 
@@ -98,6 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             difficulty=args.difficulty,
             train_fraction=args.train_fraction,
             with_masks=not args.no_masks,
+            with_meta=args.with_meta,
             progress=not args.no_progress)
     except (ValueError, TypeError, FileExistsError) as e:
         print(f'error: {e}', file=sys.stderr)

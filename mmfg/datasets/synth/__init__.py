@@ -5,8 +5,10 @@ colour, wing bars, beak shape, tail mark, eye ring, breast pattern) on
 cluttered backgrounds; see :mod:`.spec` for the class vocabulary,
 :mod:`.render` for the renderer and :mod:`.generator` for the files.
 """
-from .generator import (CONFIG_FILE, GENERATOR_VERSION, generate_synthbirds,
-                        read_synthbirds_config, synthbirds_gen_cfg)
+from .generator import (CONFIG_FILE, GENERATOR_VERSION, META_FILE,
+                        class_meta_centre, format_meta_line,
+                        generate_synthbirds, read_synthbirds_config,
+                        sample_meta, synthbirds_gen_cfg)
 from .render import (BirdPose, BirdRender, BirdScene, BirdShape, BirdStyle,
                      Occluder, attributes_from_code, mirror_scene,
                      neutral_attributes, render_bird, sample_scene)
@@ -18,7 +20,8 @@ from .spec import (ATTRIBUTE_BY_NAME, CERTAINTY_NAMES, DIFFICULTIES,
 __all__ = [
     'generate_synthbirds', 'DIFFICULTIES', 'DifficultyConfig',
     'get_difficulty', 'GENERATOR_VERSION', 'CONFIG_FILE', 'synthbirds_gen_cfg',
-    'read_synthbirds_config', 'PART_NAMES', 'PART_FLIP_PAIRS',
+    'read_synthbirds_config', 'META_FILE', 'sample_meta',
+    'class_meta_centre', 'format_meta_line', 'PART_NAMES', 'PART_FLIP_PAIRS',
     'PART_ATTRIBUTES', 'ATTRIBUTE_BY_NAME', 'PartAttribute', 'CERTAINTY_NAMES',
     'attribute_vocabulary', 'class_codes', 'class_definitions', 'class_name',
     'BirdPose', 'BirdShape', 'BirdStyle', 'Occluder', 'BirdScene',

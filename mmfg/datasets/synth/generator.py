@@ -17,6 +17,8 @@ Layout written into ``out_dir``::
     attributes/class_attribute_labels_continuous.txt
                                     C rows x A percentages
     segmentations/<NNN.Class_Name>/<Class_Name>_<id>.png   (with_masks)
+    image_meta.txt                  <id> <lat> <lon> <YYYY-MM-DD> <hour>
+                                    (with_meta; ``None`` where missing)
     README.txt                      what this is, generator version, args
     synthbirds.json                 the generation arguments (``gen_cfg``)
 
@@ -37,7 +39,7 @@ import os.path as osp
 import shutil
 import tempfile
 import uuid
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -48,8 +50,9 @@ from .spec import (CERTAINTY_NAMES, PART_ATTRIBUTES, PART_NAMES,
                    get_difficulty)
 
 __all__ = [
-    'generate_synthbirds', 'GENERATOR_VERSION', 'CONFIG_FILE',
-    'synthbirds_gen_cfg', 'read_synthbirds_config'
+    'generate_synthbirds', 'GENERATOR_VERSION', 'CONFIG_FILE', 'META_FILE',
+    'synthbirds_gen_cfg', 'read_synthbirds_config', 'sample_meta',
+    'class_meta_centre', 'format_meta_line'
 ]
 
 #: Bumped whenever the same arguments would produce different files.
@@ -63,6 +66,68 @@ _JPEG_PARAMS = [
     cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
 ]
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 6]
+#: Per-image meta file written with ``with_meta``.
+META_FILE = 'image_meta.txt'
+#: Spread of the meta around the class centre: latitude/longitude (degrees)
+#: and month; share of images whose location / date is missing.
+META_LATLON_STD = 12.0
+META_MONTH_STD = 1.0
+META_MISSING = 0.1
+
+
+def class_meta_centre(seed: int, c: int) -> Tuple[float, float, float]:
+    """Home latitude, longitude (degrees) and peak month of class ``c``.
+
+    Drawn from ``np.random.default_rng([seed, 2, c])``: latitude in
+    ``[-60, 60]``, longitude in ``[-180, 180)``, month in ``[1, 13)``.
+    """
+    rng = np.random.default_rng([seed, 2, c])
+    return (float(rng.uniform(-60, 60)), float(rng.uniform(-180, 180)),
+            float(rng.uniform(1, 13)))
+
+
+def sample_meta(seed: int, img_id: int,
+                c: int) -> Tuple[Optional[float], Optional[float],
+                                 Optional[str], Optional[float]]:
+    """Observation meta of one image of class ``c``.
+
+    Location: the class centre plus Gaussian noise (``META_LATLON_STD``
+    degrees; latitude clipped to ``[-89, 89]``, longitude wrapped); date:
+    a day of the month ``peak + N(0, META_MONTH_STD)`` (wrapped) in year
+    2020; hour: uniform, uninformative. Each of location and date is
+    missing (None) with probability ``META_MISSING``. Drawn from
+    ``np.random.default_rng([seed, img_id, 2])``, a stream of its own, so
+    the images are the same with and without meta.
+
+    Returns:
+        tuple: ``(latitude, longitude, 'YYYY-MM-DD', hour)``, None where
+        missing.
+    """
+    lat0, lon0, month0 = class_meta_centre(seed, c)
+    rng = np.random.default_rng([seed, img_id, 2])
+    d_lat, d_lon, d_month, day, hour, miss_loc, miss_date = (
+        rng.normal(0, META_LATLON_STD), rng.normal(0, META_LATLON_STD),
+        rng.normal(0, META_MONTH_STD), rng.integers(1, 29),
+        rng.uniform(0, 24), rng.random(), rng.random())
+    lat = float(np.clip(lat0 + d_lat, -89, 89))
+    lon = float((lon0 + d_lon + 180) % 360 - 180)
+    month = int(np.floor(month0 - 1 + d_month)) % 12 + 1
+    date = f'2020-{month:02d}-{int(day):02d}'
+    if miss_loc < META_MISSING:
+        lat = lon = None
+    if miss_date < META_MISSING:
+        date, hour = None, None
+    return lat, lon, date, (None if hour is None else float(hour))
+
+
+def format_meta_line(img_id: int, lat: Optional[float],
+                     lon: Optional[float], date: Optional[str],
+                     hour: Optional[float]) -> str:
+    """One ``image_meta.txt`` line (``None`` for missing values)."""
+    def num(v: Optional[float]) -> str:
+        return 'None' if v is None else f'{v:.4f}'
+
+    return f'{img_id} {num(lat)} {num(lon)} {date or "None"} {num(hour)}'
 
 
 def synthbirds_gen_cfg(num_classes: int = 10,
@@ -71,10 +136,13 @@ def synthbirds_gen_cfg(num_classes: int = 10,
                        seed: int = 0,
                        difficulty: str = 'easy',
                        train_fraction: float = 0.5,
-                       with_masks: bool = True) -> Dict[str, Any]:
+                       with_masks: bool = True,
+                       with_meta: bool = False) -> Dict[str, Any]:
     """The arguments that decide the generated files, normalised for JSON.
 
     ``progress`` is deliberately absent: it does not change the data.
+    ``with_meta`` appears only when True, so folders generated before it
+    existed keep the same ``gen_cfg``.
 
     Args:
         num_classes (int): see :func:`generate_synthbirds`.
@@ -84,12 +152,13 @@ def synthbirds_gen_cfg(num_classes: int = 10,
         difficulty (str): see :func:`generate_synthbirds`.
         train_fraction (float): see :func:`generate_synthbirds`.
         with_masks (bool): see :func:`generate_synthbirds`.
+        with_meta (bool): see :func:`generate_synthbirds`.
 
     Returns:
         dict: ``{argument: value}`` as stored under ``'gen_cfg'`` in
         ``synthbirds.json``.
     """
-    return dict(
+    cfg = dict(
         num_classes=int(num_classes),
         images_per_class=int(images_per_class),
         image_size=int(image_size),
@@ -97,6 +166,9 @@ def synthbirds_gen_cfg(num_classes: int = 10,
         difficulty=str(difficulty),
         train_fraction=float(train_fraction),
         with_masks=bool(with_masks))
+    if with_meta:
+        cfg['with_meta'] = True
+    return cfg
 
 
 def read_synthbirds_config(out_dir: str) -> Optional[Dict[str, Any]]:
@@ -259,6 +331,7 @@ def generate_synthbirds(out_dir: str,
                         difficulty: str = 'easy',
                         train_fraction: float = 0.5,
                         with_masks: bool = True,
+                        with_meta: bool = False,
                         progress: bool = True) -> str:
     """Generate SynthBirds into ``out_dir`` in the CUB-200-2011 layout.
 
@@ -283,6 +356,10 @@ def generate_synthbirds(out_dir: str,
             ``0 < train_fraction < 1`` each class keeps at least one train
             and one test image when it has two or more). Defaults to 0.5.
         with_masks (bool): write ``segmentations/``. Defaults to True.
+        with_meta (bool): write ``image_meta.txt``: an observation location
+            and date (and hour) per image, correlated with the class (see
+            :func:`sample_meta`). The images do not change. Defaults to
+            False.
         progress (bool): show a progress bar. Defaults to True.
 
     Returns:
@@ -297,7 +374,8 @@ def generate_synthbirds(out_dir: str,
     _check_args(num_classes, images_per_class, image_size, seed, difficulty,
                 train_fraction)
     args = synthbirds_gen_cfg(num_classes, images_per_class, image_size, seed,
-                              difficulty, train_fraction, with_masks)
+                              difficulty, train_fraction, with_masks,
+                              with_meta)
     out_dir = str(out_dir)
     abs_out = osp.abspath(osp.expanduser(out_dir))
     _check_out_dir(abs_out)
@@ -411,6 +489,11 @@ def _generate_into(root: str, args: Dict[str, Any], progress: bool) -> None:
     _write_lines(
         osp.join(root, 'attributes', 'class_attribute_labels_continuous.txt'),
         (' '.join(f'{v:.6f}' for v in row) for row in class_pct))
+    if args.get('with_meta', False):
+        _write_lines(
+            osp.join(root, META_FILE),
+            (format_meta_line(k + 1, *sample_meta(seed, k + 1, k // per_class))
+             for k in range(n_images)))
     n_train = int(is_train.sum())
     _write_lines(
         osp.join(root, 'README.txt'),

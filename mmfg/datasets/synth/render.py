@@ -1001,8 +1001,12 @@ def sample_scene(rng: np.random.Generator,
     fit = (size - 2 * margin) / float((hi - lo).max())
     scale = min(scale, fit)
     lo, hi = lo * scale, hi * scale
-    cx = float(rng.uniform(margin - lo[0], size - margin - hi[0]))
-    cy = float(rng.uniform(margin - lo[1], size - margin - hi[1]))
+    # When the bird is scaled to fit, the free range is 0 up to rounding
+    # (it could come out as -1e-15): clamp so the draw stays valid.
+    low = margin - lo
+    high = np.maximum(size - margin - hi, low)
+    cx = float(rng.uniform(low[0], high[0]))
+    cy = float(rng.uniform(low[1], high[1]))
     pose = BirdPose(facing, angle, float(scale), (cx, cy))
 
     occluders = []
