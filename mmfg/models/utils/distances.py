@@ -14,7 +14,7 @@ from torch import Tensor
 __all__ = [
     'pairwise_squared_l2', 'pairwise_l2', 'pairwise_cosine_similarity',
     'squared_l2_map', 'l2_map', 'min_squared_l2', 'cosine_similarity_map',
-    'log_similarity'
+    'log_similarity', 'snr_distance', 'pairwise_distance', 'DISTANCES'
 ]
 
 
@@ -121,3 +121,53 @@ def cosine_similarity_map(x: Tensor, prototypes: Tensor,
 def log_similarity(d: Tensor, eps: float = 1e-4) -> Tensor:
     """ProtoPNet's similarity ``log((d + 1) / (d + eps))`` of a distance."""
     return torch.log((d + 1) / (d + eps))
+
+
+def snr_distance(a: Tensor, b: Tensor, eps: float = 1e-12) -> Tensor:
+    """Signal-to-noise-ratio distance of DSML (Yuan et al., CVPR 2019).
+
+    ``d(a_i, b_j) = var(b_j - a_i) / var(a_i)``: the anchor ``a_i`` is the
+    signal, the difference the noise. With ``x~`` the row ``x`` minus its
+    mean, ``var(y - x) = (|x~|^2 + |y~|^2 - 2 x~.y~) / (D - 1)``, so the whole
+    matrix is ``|a~_i - b~_j|^2 / |a~_i|^2`` (the ``D - 1`` cancels): one
+    matmul on centred rows, never an ``N x M x D`` tensor. Not symmetric.
+
+    Args:
+        a (Tensor): anchors (signal) ``(N, D)``, ``D >= 2``.
+        b (Tensor): ``(M, D)``.
+        eps (float): floor of the anchor variance.
+
+    Returns:
+        Tensor: ``(N, M)``, ``>= 0``.
+    """
+    a = a - a.mean(-1, keepdim=True)
+    b = b - b.mean(-1, keepdim=True)
+    a2 = a.pow(2).sum(-1, keepdim=True).clamp_min(eps)  # (N, 1)
+    return pairwise_squared_l2(a, b) / a2
+
+
+#: Names accepted by :func:`pairwise_distance` (losses, heads, metrics).
+DISTANCES = ('l2', 'squared_l2', 'cosine', 'snr')
+
+
+def pairwise_distance(a: Tensor, b: Tensor, distance: str = 'l2') -> Tensor:
+    """Distance matrix by name; smaller is closer for every name.
+
+    Args:
+        a (Tensor): ``(N, D)`` (for ``'snr'``: the anchors / queries).
+        b (Tensor): ``(M, D)``.
+        distance (str): ``'l2'``, ``'squared_l2'``, ``'cosine'``
+            (``1 - cos``) or ``'snr'`` (:func:`snr_distance`).
+
+    Returns:
+        Tensor: ``(N, M)``.
+    """
+    if distance == 'l2':
+        return pairwise_l2(a, b)
+    if distance == 'squared_l2':
+        return pairwise_squared_l2(a, b)
+    if distance == 'cosine':
+        return 1 - pairwise_cosine_similarity(a, b)
+    if distance == 'snr':
+        return snr_distance(a, b)
+    raise ValueError(f'distance must be one of {DISTANCES}, got {distance!r}.')

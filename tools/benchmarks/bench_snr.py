@@ -1,0 +1,118 @@
+"""Benchmark the SNR distance matrix (one matmul on centred rows,
+:func:`mmfg.models.utils.snr_distance`) against the ``N x M x D`` form
+(``var(b_j - a_i) / var(a_i)`` by broadcasting, as pytorch-metric-learning's
+``SNRDistance`` computes it).
+
+Time (forward, and forward + backward) and peak memory of each, the ratios,
+and the largest difference between the two results, in one run. Peak
+memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU the growth
+of the peak resident size of a forked child that runs it once.
+
+Example::
+
+    python tools/benchmarks/bench_snr.py                  # 512 x 512 x 512
+    python tools/benchmarks/bench_snr.py --device cuda --n 2048 --dim 512
+"""
+import argparse
+import time
+from typing import Callable, Tuple
+
+import torch
+
+from mmfg.models.utils import snr_distance
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    p.add_argument('--n', type=int, default=512, help='rows of a and b')
+    p.add_argument('--dim', type=int, default=512)
+    p.add_argument('--repeat', type=int, default=5)
+    return p.parse_args()
+
+
+def snr_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The reference: an ``(N, M, D)`` difference tensor."""
+    return torch.var(b.unsqueeze(0) - a.unsqueeze(1), dim=-1) / torch.var(
+        a, dim=-1, keepdim=True)
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _cpu_peak(fn: Callable) -> float:
+    """Peak resident memory (bytes) that ``fn`` adds, measured in a forked
+    child (its high-water mark starts at the parent's resident size)."""
+    import os
+    import resource
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        fn()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        os.write(write, str((after - before) * 1024).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        value = float(f.read() or 0)
+    os.waitpid(pid, 0)
+    return value
+
+
+def measure(fn: Callable, device: str, repeat: int) -> Tuple[float, float]:
+    """Median time (s) and peak memory (MiB) of ``fn``."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    if device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        _sync(device)
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = _cpu_peak(fn)
+    return sorted(times)[len(times) // 2], peak / 2**20
+
+
+def main():
+    args = parse_args()
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(args.n, args.dim, generator=g).to(args.device)
+    b = torch.randn(args.n, args.dim, generator=g).to(args.device)
+    diff = (snr_distance(a, b) - snr_broadcast(a, b)).abs().max()
+    print(f'SNR distance {args.n} x {args.n}, D={args.dim}, '
+          f'device {args.device}; max |matmul - broadcast| = {diff:.2e}')
+
+    def fwd(f):
+        return lambda: f(a, b)
+
+    def fwd_bwd(f):
+
+        def run():
+            x = a.detach().requires_grad_()
+            y = b.detach().requires_grad_()
+            f(x, y).sum().backward()
+
+        return run
+
+    for label, wrap in (('forward', fwd), ('forward+backward', fwd_bwd)):
+        t_m, m_m = measure(wrap(snr_distance), args.device, args.repeat)
+        t_b, m_b = measure(wrap(snr_broadcast), args.device, args.repeat)
+        print(f'{label:17s} matmul {1e3 * t_m:9.2f} ms {m_m:9.1f} MiB | '
+              f'N x M x D {1e3 * t_b:9.2f} ms {m_b:9.1f} MiB | '
+              f'ratio time {t_b / t_m:6.1f}x  '
+              f'memory {m_b / max(m_m, 1e-6):6.1f}x')
+
+
+if __name__ == '__main__':
+    main()
