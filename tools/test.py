@@ -90,6 +90,11 @@ def merge_args(cfg: Config, args) -> Config:
             vis['show'] = True
         if args.show_dir:
             vis['out_dir'] = args.show_dir
+            # WSOL overlays (map + boxes) for models that set `loc_map`
+            cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+                dict(type='LocalizationVisualizationHook',
+                     out_dir=args.show_dir, interval=args.interval)
+            ]
         hooks['visualization'] = vis
 
     if args.tta:
