@@ -5,8 +5,10 @@
 # ./resnet18-half_synthbirds_backbone.py (train that first, ~3 min; a
 # randomly initialised backbone under the cluster cost collapses all
 # features onto the prototypes and stays at chance). The full ProtoPNet
-# schedule in miniature: 2 warm-up epochs (backbone frozen), joint training,
-# push after epochs 10 and 20, each followed by last-layer-only passes; the
+# schedule in miniature (prototypes initialised from salient own-class
+# patches, not torch.rand: see README), 2 warm-up epochs (backbone
+# frozen), joint training, push after epochs 10 and 20, each followed by
+# last-layer-only passes; the
 # test set reports accuracy and the interpretability metrics (numbers:
 # configs/protopnet/README.md).
 #
@@ -90,6 +92,14 @@ custom_hooks = [
     dict(type='NumClassesCheckHook'),
     # warm-up: backbone frozen for the first 2 epochs
     dict(type='FreezeModulesHook', modules=['backbone'], until_epoch=2),
+    # data-driven start (a deviation from the paper's torch.rand): every
+    # prototype begins as a random latent patch of its own class, drawn
+    # among the 25% most activated patches of each image. With torch.rand
+    # the prototypes settle on border/background cells (README: Results).
+    dict(
+        type='PrototypeInitHook',
+        dataloader=push_dataloader,
+        salient_fraction=0.25),
     # push after epochs 10 and 20, gallery PNG/JSON in work_dir/prototypes,
     # then last-layer-only passes (the official 1e-4 barely moves in 2
     # short passes, hence 1e-3 here)

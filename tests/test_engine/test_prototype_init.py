@@ -4,7 +4,8 @@ import torch
 from push_helpers import (TinyProtoDataset, all_latents, build_tiny_model,
                           tiny_loader)
 
-from mmfg.engine.hooks.push_hook import init_prototypes_from_patches
+from mmfg.engine.hooks.push_hook import (init_prototypes_from_patches,
+                                         salient_patch_mask)
 from mmfg.models.utils.projection import random_patch_keys
 
 
@@ -52,3 +53,33 @@ def test_init_is_independent_of_batching_and_seeded():
     assert torch.equal(results[0], results[1])
     assert torch.equal(results[0], results[2])
     assert not torch.equal(results[0], results[3])
+
+
+def test_salient_patch_mask_keeps_the_strongest_patches():
+    feats = torch.zeros(2, 3, 2, 3)
+    feats[0, 0] = torch.tensor([[1., 5., 2.], [0., 4., 3.]])
+    feats[1, 2] = torch.tensor([[-9., 1., 1.], [0., 0., 0.5]])
+    mask = salient_patch_mask(feats, 0.5)  # 3 of 6 patches per image
+    assert mask[0].tolist() == [[False, True, False], [False, True, True]]
+    # ties at the k-th value are all kept
+    assert mask[1].tolist() == [[True, True, True], [False, False, False]]
+    assert salient_patch_mask(feats, 0.01).sum((1, 2)).tolist() == [1, 1]
+
+
+def test_salient_init_draws_only_salient_own_class_patches():
+    ds = TinyProtoDataset(num_classes=3, per_class=4)
+    model = build_tiny_model('ProtoPNetHead')
+    layer = model.head.layer
+    src = init_prototypes_from_patches(
+        model, tiny_loader(ds, 5), seed=0, salient_fraction=0.1)
+    protos = layer.prototypes.detach()
+    with torch.no_grad():
+        for p in range(layer.num_prototypes):
+            item = ds[int(src[''][p])]
+            data = model.data_preprocessor(
+                {k: [v] for k, v in item.items()}, False)
+            feats = model.extract_feat(data['inputs'])
+            z = layer.latent(feats)[0].flatten(1).t()  # (HW, D)
+            mask = salient_patch_mask(feats[0], 0.1)[0].flatten()
+            hit = (z - protos[p]).abs().max(1).values < 1e-6
+            assert hit.any() and mask[hit].all(), p

@@ -64,13 +64,24 @@ class PrototypeInitHook(Hook):
     Args:
         dataloader (dict): the un-augmented push dataloader config.
         seed (int): selects the draw. Defaults to 0.
+        salient_fraction (float, optional): draw only among this share of
+            each image's most activated patches (L2 norm of the backbone
+            feature; with a pretrained backbone these lie on the object).
+            None (default) draws among all patches.
     """
 
     priority = 'LOW'
 
-    def __init__(self, dataloader: dict, seed: int = 0) -> None:
+    def __init__(self,
+                 dataloader: dict,
+                 seed: int = 0,
+                 salient_fraction: Optional[float] = None) -> None:
+        if salient_fraction is not None and not 0 < salient_fraction <= 1:
+            raise ValueError('PrototypeInitHook: salient_fraction must be in '
+                             f'(0, 1] or None, got {salient_fraction}')
         self.dataloader_cfg = dataloader
         self.seed = seed
+        self.salient_fraction = salient_fraction
 
     def before_train(self, runner) -> None:
         if runner.iter > 0 or getattr(runner, '_load_from', None):
@@ -80,7 +91,8 @@ class PrototypeInitHook(Hook):
         from .push_hook import init_prototypes_from_patches
         loader = runner.build_dataloader(self.dataloader_cfg,
                                          seed=runner.seed)
-        src = init_prototypes_from_patches(runner.model, loader, self.seed)
+        src = init_prototypes_from_patches(runner.model, loader, self.seed,
+                                           self.salient_fraction)
         n = sum(int((v >= 0).sum()) for v in src.values())
         runner.logger.info(f'PrototypeInitHook: {n} prototypes set to '
                            'random latent patches of their class.')

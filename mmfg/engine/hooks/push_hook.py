@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from mmfg.explain.prototypes import (argmax_location, high_activation_box,
                                      receptive_field_box, upsample_activation)
+from mmfg.models.heads.prototype_layer import feature_map
 from mmfg.models.utils.projection import PatchProjector
 from mmfg.registry import HOOKS
 from mmfg.utils.errors import ConfigError
@@ -155,9 +156,29 @@ def _project(layer: nn.Module, r: Dict[str, Tensor]) -> None:
 
 
 @torch.no_grad()
+def salient_patch_mask(feats: Tensor, fraction: float) -> Tensor:
+    """The most activated patches of each image.
+
+    Args:
+        feats (Tensor): ``(B, C, H, W)`` backbone feature maps.
+        fraction (float): share of the ``H * W`` patches kept per image
+            (at least one), by the L2 norm of their feature vector.
+
+    Returns:
+        Tensor: ``(B, H, W)`` bool.
+    """
+    B, _, H, W = feats.shape
+    norm = feats.float().norm(dim=1).flatten(1)  # (B, HW)
+    k = max(1, min(H * W, int(round(fraction * H * W))))
+    kth = norm.topk(k, dim=1).values[:, -1:]
+    return (norm >= kth).view(B, H, W)
+
+
 def init_prototypes_from_patches(model: nn.Module,
                                  dataloader,
-                                 seed: int = 0) -> Dict[str, Tensor]:
+                                 seed: int = 0,
+                                 salient_fraction: Optional[float] = None
+                                 ) -> Dict[str, Tensor]:
     """Set every prototype to a random latent patch of its own class.
 
     A data-driven alternative to ProtoPNet's ``torch.rand`` initialisation:
@@ -171,6 +192,10 @@ def init_prototypes_from_patches(model: nn.Module,
         model (nn.Module): model with a prototype head (wrapped or not).
         dataloader: un-augmented push dataloader.
         seed (int): selects the draw.
+        salient_fraction (float, optional): draw only among the
+            ``salient_fraction`` most activated patches of each image (L2
+            norm of the backbone feature the prototype layer reads,
+            :func:`salient_patch_mask`); None draws among all patches.
 
     Returns:
         dict: branch name -> ``(P,)`` global image index of each prototype's
@@ -191,7 +216,14 @@ def init_prototypes_from_patches(model: nn.Module,
         for feats, labels, img_idx, _, _ in iterate_latent_batches(
                 model, dataloader):
             for name, layer in layers.items():
-                samplers[name].update(layer.latent(feats), labels, img_idx)
+                mask = None
+                if salient_fraction is not None:
+                    mask = salient_patch_mask(
+                        feature_map(feats, layer.in_index,
+                                    layer.num_extra_tokens, layer.token_hw),
+                        salient_fraction)
+                samplers[name].update(
+                    layer.latent(feats), labels, img_idx, patch_mask=mask)
     finally:
         m.train(was_training)
     out = {}

@@ -116,13 +116,19 @@ class PatchProjector:
         return -cosine_similarity_map(feats, protos)
 
     @torch.no_grad()
-    def update(self, feats: Tensor, labels: Tensor, img_idx: Tensor) -> None:
+    def update(self,
+               feats: Tensor,
+               labels: Tensor,
+               img_idx: Tensor,
+               patch_mask: Optional[Tensor] = None) -> None:
         """Consider one batch of latent maps.
 
         Args:
             feats (Tensor): ``(B, D, H, W)`` latent maps (after the add-on).
             labels (Tensor): ``(B,)`` class indices.
             img_idx (Tensor): ``(B,)`` global dataset indices of the images.
+            patch_mask (Tensor, optional): ``(B, H, W)`` bool, the patches
+                that may be chosen (None: all).
         """
         B, D, H, W = feats.shape
         self.map_hw = (H, W)
@@ -131,6 +137,8 @@ class PatchProjector:
         if self.allowed is not None:
             ok = self.allowed[:, labels.long()].t()  # (B, P)
             d = d.masked_fill(~ok[:, :, None, None], float('inf'))
+        if patch_mask is not None:
+            d = d.masked_fill(~patch_mask.bool()[:, None], float('inf'))
         # (P, B*H*W): row p holds every patch of the batch.
         flat = d.permute(1, 0, 2, 3).reshape(P, B * H * W)
         vals, arg = flat.min(dim=1)  # first minimum: smallest b, then pos
