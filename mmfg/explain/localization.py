@@ -6,13 +6,13 @@ use these)::
     normalize_map(loc_map, size=None) -> np.ndarray         # (H, W) float32
     quantize_map(norm_map) -> np.ndarray                     # (H, W) uint8
     default_thresholds(interval=0.001) -> np.ndarray         # (T,) float64
-    sweep_boxes(qmap, thresholds, multi_contour=False, device=None)
-        -> (boxes (K, 4) int64, thr_index (K,) int64)
-    sweep(qmaps, thresholds=None, device=None) -> SweepResult
+    sweep_boxes(qmap, thresholds, multi_contour=False, device=None,
+                backend='auto') -> (boxes (K, 4) int64, thr_index (K,) int64)
+    sweep(qmaps, thresholds=None, device=None, backend='auto') -> SweepResult
         # .largest (B, T, 4) boxes, all contours' boxes per distinct mask
     sweep_result_ious(res, gt_boxes, multi_contour=False) -> (B, T) Tensor
-    sweep_ious(qmaps, gt_boxes, thresholds, multi_contour=False, device=None)
-        -> (B, T) float32
+    sweep_ious(qmaps, gt_boxes, thresholds, multi_contour=False, device=None,
+               backend='auto') -> (B, T) float32
     boxes_at_threshold(qmap, threshold, multi_contour=False) -> (K, 4) int64
     gt_boxes_to_pixels(boxes) -> (N, 4) int64
     box_iou_plus1(boxes_a, boxes_b) -> (..., Na, Nb) float32
@@ -40,6 +40,11 @@ Methods Right", CVPR 2020; clovaai/wsolevaluation):
 
 How the sweep avoids a per-threshold contour loop. After quantisation at most
 256 distinct binary masks exist; thresholds giving the same mask are merged.
+Two exact backends then label the distinct masks (``backend='auto'`` picks
+OpenCV on the CPU and torch elsewhere): ``'cv2'`` calls ``cv2.findContours``
+once per distinct mask (at most 256 calls per map instead of 1000, the
+faster path on a CPU), ``'torch'`` labels all masks of all maps at once as
+described next (device-side, for GPUs).
 The masks of all maps are never materialised: the horizontal runs of every
 mask are generated at once from the pixel pairs of the maps (a run of the
 mask ``q > c`` starts between two pixels ``a``, ``b`` iff
@@ -465,9 +470,55 @@ def _distinct_levels(q: np.ndarray, levels: np.ndarray):
     return levels[first], inverse.reshape(-1), uniq
 
 
+def _contours_of_stack_cv2(qmaps: Sequence[np.ndarray],
+                           level_vals: Sequence[np.ndarray]):
+    """:func:`_contours_of_stack` by OpenCV, one call per distinct mask.
+
+    Thresholds that give the same mask were merged before, so this runs
+    ``cv2.findContours`` at most 256 times per map instead of once per
+    threshold (1000); the contours are OpenCV's own, hence identical.
+    """
+    levels, boxes, areas, orders = [], [], [], []
+    base = 0
+    for q, lv in zip(qmaps, level_vals):
+        for j, cut in enumerate(lv):
+            binary = (q > cut).astype(np.uint8) * 255
+            contours = cv2.findContours(binary, cv2.RETR_TREE,
+                                        cv2.CHAIN_APPROX_SIMPLE)[0]
+            for k, c in enumerate(contours):
+                x, y, bw, bh = cv2.boundingRect(c)
+                levels.append(base + j)
+                boxes.append((x, y, x + bw, y + bh))
+                areas.append(int(round(12 * cv2.contourArea(c))))
+                orders.append(k)
+        base += len(lv)
+    return (torch.tensor(levels, dtype=torch.int64),
+            torch.tensor(boxes, dtype=torch.int64).reshape(-1, 4),
+            torch.tensor(areas, dtype=torch.int64),
+            torch.tensor(orders, dtype=torch.int64))
+
+
+def _resolve_backend(backend: str,
+                     device: Optional[Union[str, torch.device]]) -> str:
+    if backend not in ('auto', 'torch', 'cv2'):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'cv2', got "
+                         f'{backend!r}')
+    if backend != 'auto':
+        return backend
+    dev = torch.device(device) if device is not None else torch.device('cpu')
+    return 'cv2' if dev.type == 'cpu' else 'torch'
+
+
 def _sweep_stack(qmaps: Sequence[np.ndarray], thresholds: np.ndarray,
-                 device: Optional[Union[str, torch.device]]):
-    """Contours of all distinct masks of several same-size maps."""
+                 device: Optional[Union[str, torch.device]],
+                 backend: str = 'auto'):
+    """Contours of all distinct masks of several same-size maps.
+
+    ``backend``: ``'torch'`` labels every distinct mask of every map at once
+    (runs + batched union-find, on ``device``); ``'cv2'`` calls OpenCV once
+    per distinct mask (the faster choice on a CPU); ``'auto'`` picks
+    ``'cv2'`` on the CPU and ``'torch'`` elsewhere. Both are exact.
+    """
     h, w = qmaps[0].shape
     level_vals, inverses = [], []
     total = 0
@@ -482,15 +533,19 @@ def _sweep_stack(qmaps: Sequence[np.ndarray], thresholds: np.ndarray,
         inverses.append(inv + total)
         total += len(lv)
     dev = torch.device(device) if device is not None else torch.device('cpu')
-    q_t = torch.from_numpy(np.stack(qmaps)).to(dev)
     img_of_level = torch.from_numpy(
         np.concatenate([np.full(len(lv), i) for i, lv in enumerate(
             level_vals)])).to(dev)
-    cut = torch.from_numpy(np.concatenate(level_vals)).to(dev)
-    qp = torch.full((len(qmaps), h + 2, w + 2), -1, dtype=torch.int64,
-                    device=dev)
-    qp[:, 1:-1, 1:-1] = q_t
-    level, box, area, pos = _contours_of_stack(qp, cut, img_of_level)
+    if _resolve_backend(backend, device) == 'cv2':
+        level, box, area, pos = (
+            t.to(dev) for t in _contours_of_stack_cv2(qmaps, level_vals))
+    else:
+        q_t = torch.from_numpy(np.stack(qmaps)).to(dev)
+        cut = torch.from_numpy(np.concatenate(level_vals)).to(dev)
+        qp = torch.full((len(qmaps), h + 2, w + 2), -1, dtype=torch.int64,
+                        device=dev)
+        qp[:, 1:-1, 1:-1] = q_t
+        level, box, area, pos = _contours_of_stack(qp, cut, img_of_level)
     box[:, 2].clamp_(max=w - 1)
     box[:, 3].clamp_(max=h - 1)
     return (level, box, area, pos, total, np.concatenate(inverses),
@@ -515,8 +570,8 @@ def sweep_boxes(
         qmap: np.ndarray,
         thresholds: Optional[Sequence[float]] = None,
         multi_contour: bool = False,
-        device: Optional[Union[str, torch.device]] = None
-) -> Tuple[np.ndarray, np.ndarray]:
+        device: Optional[Union[str, torch.device]] = None,
+        backend: str = 'auto') -> Tuple[np.ndarray, np.ndarray]:
     """Boxes of a quantised map for a whole threshold sweep, vectorised.
 
     Identical to :func:`reference_sweep_boxes` (boxes listed per threshold in
@@ -530,6 +585,8 @@ def sweep_boxes(
             :func:`default_thresholds`.
         multi_contour (bool): all contours (True) or the largest.
         device (str | torch.device, optional): where to label (CPU default).
+        backend (str): ``'auto'``, ``'torch'`` or ``'cv2'`` (see
+            :func:`_sweep_stack`).
 
     Returns:
         tuple: ``boxes (K, 4)`` int64 ``x0, y0, x1, y1`` and
@@ -538,7 +595,8 @@ def sweep_boxes(
     taus = default_thresholds() if thresholds is None else np.asarray(
         thresholds, dtype=np.float64)
     q = np.ascontiguousarray(qmap, dtype=np.uint8)
-    level, box, area, pos, total, inv, _ = _sweep_stack([q], taus, device)
+    level, box, area, pos, total, inv, _ = _sweep_stack([q], taus, device,
+                                                        backend)
     if not multi_contour:
         per_level = _largest(level, box, area, pos, total).cpu().numpy()
         return per_level[inv], np.arange(len(taus), dtype=np.int64)
@@ -667,7 +725,8 @@ class SweepResult(NamedTuple):
 
 def sweep(qmaps: Sequence[np.ndarray],
           thresholds: Optional[Sequence[float]] = None,
-          device: Optional[Union[str, torch.device]] = None) -> SweepResult:
+          device: Optional[Union[str, torch.device]] = None,
+          backend: str = 'auto') -> SweepResult:
     """Largest-contour and all-contour boxes of same-size maps, one pass.
 
     Args:
@@ -675,6 +734,8 @@ def sweep(qmaps: Sequence[np.ndarray],
         thresholds (Sequence[float], optional): ``(T,)``; default
             :func:`default_thresholds`.
         device (str | torch.device, optional): where to compute (CPU default).
+        backend (str): ``'auto'`` (OpenCV per distinct mask on the CPU, the
+            batched torch labelling elsewhere), ``'torch'`` or ``'cv2'``.
 
     Returns:
         SweepResult: on ``device``.
@@ -686,7 +747,7 @@ def sweep(qmaps: Sequence[np.ndarray],
         raise ValueError('sweep: all maps must have the same size; group '
                          'them by shape (see sweep_ious).')
     level, box, area, pos, total, inv, img_of_level = _sweep_stack(
-        qs, taus, device)
+        qs, taus, device, backend)
     dev = box.device
     per_level = _largest(level, box, area, pos, total)
     level_index = torch.from_numpy(inv).to(dev).view(len(qs), len(taus))
@@ -765,8 +826,8 @@ def sweep_ious(qmaps: Sequence[np.ndarray],
                gt_boxes: Sequence[ArrayLike],
                thresholds: Optional[Sequence[float]] = None,
                multi_contour: bool = False,
-               device: Optional[Union[str, torch.device]] = None
-               ) -> np.ndarray:
+               device: Optional[Union[str, torch.device]] = None,
+               backend: str = 'auto') -> np.ndarray:
     """Best IoU with any GT box at every threshold, for several maps.
 
     Args:
@@ -776,6 +837,7 @@ def sweep_ious(qmaps: Sequence[np.ndarray],
         thresholds (Sequence[float], optional): ``(T,)``.
         multi_contour (bool): all contours or the largest.
         device (str | torch.device, optional): where to compute.
+        backend (str): see :func:`sweep`.
 
     Returns:
         np.ndarray: ``(B, T)`` float32.
@@ -790,7 +852,7 @@ def sweep_ious(qmaps: Sequence[np.ndarray],
         h, w = np.shape(qmaps[members[0]])
         for chunk in image_chunks(len(members), h, w):
             idx = members[chunk]
-            res = sweep([qmaps[i] for i in idx], taus, device)
+            res = sweep([qmaps[i] for i in idx], taus, device, backend)
             out[idx] = sweep_result_ious(res, [gt_boxes[i] for i in idx],
                                          multi_contour).cpu().numpy()
     return out

@@ -33,20 +33,22 @@ def _maps(seed):
     return out
 
 
-def test_sweep_identical_to_cv2_reference():
+@pytest.mark.parametrize('backend', ['torch', 'cv2'])
+def test_sweep_identical_to_cv2_reference(backend):
     for m in _maps(0) + _maps(1)[:2]:
         q = quantize_map(normalize_map(m))
         rb, ri = reference_sweep_boxes(q, TAUS, False)
-        vb, vi = sweep_boxes(q, TAUS, False)
+        vb, vi = sweep_boxes(q, TAUS, False, backend=backend)
         np.testing.assert_array_equal(vb, rb)
         np.testing.assert_array_equal(vi, ri)
         rb, ri = reference_sweep_boxes(q, TAUS, True)
-        vb, vi = sweep_boxes(q, TAUS, True)
+        vb, vi = sweep_boxes(q, TAUS, True, backend=backend)
         np.testing.assert_array_equal(
             _canonical(vb, vi), _canonical(rb, ri))
 
 
-def test_sweep_ious_identical_to_reference():
+@pytest.mark.parametrize('backend', ['torch', 'cv2'])
+def test_sweep_ious_identical_to_reference(backend):
     rng = np.random.default_rng(3)
     ms = [
         cv2.resize(rng.random((5, 4)).astype(np.float32), (w, h),
@@ -57,7 +59,7 @@ def test_sweep_ious_identical_to_reference():
     gts = [np.array([[3, 4, 20, 30], [25, 2, 32, 12]]),
            np.array([[10, 10, 40, 44]])]
     for multi in (False, True):
-        got = sweep_ious(qs, gts, TAUS, multi)
+        got = sweep_ious(qs, gts, TAUS, multi, backend=backend)
         for q, g, row in zip(qs, gts, got):
             rb, ri = reference_sweep_boxes(q, TAUS, multi)
             iou = box_iou_plus1(torch.as_tensor(rb),

@@ -64,12 +64,12 @@ def reference(qs, gts, taus):
     return out
 
 
-def vectorised(qs, gts, taus, device):
+def vectorised(qs, gts, taus, device, backend):
     lar = np.zeros((len(qs), len(taus)), np.float32)
     alls = np.zeros_like(lar)
     h, w = qs[0].shape
     for chunk in image_chunks(len(qs), h, w):
-        res = sweep(qs[chunk], taus, device)
+        res = sweep(qs[chunk], taus, device, backend)
         lar[chunk] = sweep_result_ious(res, gts[chunk], False).cpu().numpy()
         alls[chunk] = sweep_result_ious(res, gts[chunk], True).cpu().numpy()
     return [lar, alls]
@@ -90,20 +90,24 @@ def main():
     cv2.setNumThreads(1)
     taus = default_thresholds(args.interval)
     qs, gts = make_maps(args.num_maps, args.size, args.coarse, args.seed)
-    vectorised(qs[:1], gts[:1], taus, args.device)  # warm-up
     ref, t_ref = timed(lambda: reference(qs, gts, taus), args.device)
-    vec, t_vec = timed(lambda: vectorised(qs, gts, taus, args.device),
-                       args.device)
-    for a, b in zip(ref, vec):
-        np.testing.assert_array_equal(a, b)
     print(f'{args.num_maps} maps {args.size}x{args.size}, {len(taus)} '
           f'thresholds, largest + all contours, device {args.device}')
     print(f'  per-threshold cv2 loop : {t_ref * 1000 / args.num_maps:8.1f} '
           'ms/map')
-    print(f'  vectorised sweep       : {t_vec * 1000 / args.num_maps:8.1f} '
-          'ms/map')
-    print(f'  speed-up (ref / vec)   : {t_ref / t_vec:8.2f}x  '
-          '(identical IoUs checked)')
+    for backend in ('cv2', 'torch'):
+        if backend == 'cv2' and not args.device.startswith('cpu'):
+            continue
+        vectorised(qs[:1], gts[:1], taus, args.device, backend)  # warm-up
+        vec, t_vec = timed(
+            lambda: vectorised(qs, gts, taus, args.device, backend),
+            args.device)
+        for a, b in zip(ref, vec):
+            np.testing.assert_array_equal(a, b)
+        name = {'cv2': 'cv2 per distinct mask', 'torch': 'torch union-find'}
+        print(f'  {name[backend]:22s} : {t_vec * 1000 / args.num_maps:8.1f} '
+              f'ms/map   speed-up {t_ref / t_vec:6.2f}x  '
+              '(identical IoUs checked)')
 
 
 if __name__ == '__main__':
