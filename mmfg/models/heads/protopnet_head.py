@@ -14,6 +14,7 @@ per-prototype predictions that interpretability metrics read, the push
 records (kept in the checkpoint), and the "this looks like that"
 explanation.
 """
+import json
 from abc import ABCMeta, abstractmethod
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -44,8 +45,10 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
 
     Push records (written by ``PrototypePushHook``) are kept in
     ``self.push_records`` and travel in the checkpoint through
-    ``get_extra_state`` as plain lists / dicts (safe to load with
-    ``weights_only``).
+    ``get_extra_state`` as a uint8 tensor holding their JSON (safe to load
+    with ``weights_only``, and a tensor like every other state entry, so
+    MMEngine's DDP start-up broadcast of the state dict works). Checkpoints
+    that stored the records as a plain dict still load.
     """
 
     explanation_type = 'prototype'
@@ -66,11 +69,18 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
             for name, layer in self.prototype_layers().items())
 
     # ---------------------------------------------------------- push records
-    def get_extra_state(self) -> Dict[str, Any]:
-        return dict(push_records=getattr(self, 'push_records', None))
+    def get_extra_state(self) -> Tensor:
+        records = getattr(self, 'push_records', None)
+        if records is None:
+            return torch.zeros(0, dtype=torch.uint8)
+        data = json.dumps(records).encode('utf-8')
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
     def set_extra_state(self, state: Any) -> None:
-        if isinstance(state, dict):
+        if isinstance(state, Tensor):
+            data = state.cpu().numpy().tobytes()
+            self.push_records = json.loads(data) if data else None
+        elif isinstance(state, dict):  # checkpoints of earlier versions
             self.push_records = state.get('push_records')
 
     # -------------------------------------------------------------- geometry
