@@ -82,3 +82,52 @@ def setup_distributed(cfg: Config, launcher: str) -> None:
     if launcher != 'none' and not torch.cuda.is_available():
         cpu_ddp_cfg(cfg)
         init_cpu_distributed(launcher)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather along dim 0 (sizes may differ per rank); the backward
+    sums the gradients of every rank and returns this rank's slice."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        world = torch_dist.get_world_size()
+        rank = torch_dist.get_rank()
+        size = torch.tensor([tensor.size(0)], device=tensor.device)
+        sizes = [torch.zeros_like(size) for _ in range(world)]
+        torch_dist.all_gather(sizes, size)
+        sizes = [int(s) for s in torch.cat(sizes).tolist()]  # one sync
+        biggest = max(sizes)
+        padded = tensor.new_zeros((biggest, ) + tuple(tensor.shape[1:]))
+        padded[:tensor.size(0)] = tensor
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        torch_dist.all_gather(parts, padded.contiguous())
+        ctx.sizes = sizes
+        ctx.rank = rank
+        return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.contiguous().clone()
+        torch_dist.all_reduce(grad)
+        start = sum(ctx.sizes[:ctx.rank])
+        return grad[start:start + ctx.sizes[ctx.rank]]
+
+
+def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` ``(N_r, ...)`` of every rank along dim 0,
+    keeping the autograd graph: the gradient reaching this rank's rows is
+    the sum of the gradients all ranks send to them (so DDP's averaging
+    yields the gradient of the mean of the ranks' losses). Works on gloo and
+    NCCL; the ranks may hold different ``N_r`` (one host sync for the
+    sizes). Without an initialised process group, returns ``tensor``.
+
+    Args:
+        tensor (Tensor): ``(N_r, ...)``.
+
+    Returns:
+        Tensor: ``(sum_r N_r, ...)``, rank-major.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()) or \
+            torch_dist.get_world_size() == 1:
+        return tensor
+    return _GatherWithGrad.apply(tensor)
