@@ -1,0 +1,59 @@
+"""wsolevaluation metadata layout (ILSVRC / CUB), on tiny files."""
+import numpy as np
+import pytest
+
+from mmfg.registry import DATASETS
+from mmfg.utils.errors import AnnotationError, ConfigError
+
+
+def _write(root, split, labels, boxes=None):
+    d = root / 'metadata' / 'ILSVRC' / split
+    d.mkdir(parents=True)
+    (d / 'class_labels.txt').write_text(labels)
+    if boxes is not None:
+        (d / 'localization.txt').write_text(boxes)
+    return str(root / 'metadata' / 'ILSVRC')
+
+
+def test_labels_and_multi_boxes(tmp_path):
+    meta = _write(
+        tmp_path, 'test', 'val/a.JPEG,3\nval/b.JPEG,0\n',
+        'val/a.JPEG,1,2,30,40\nval/b.JPEG,0,0,9,9\nval/a.JPEG,5,5,6,7\n')
+    ds = DATASETS.build(
+        dict(
+            type='WSOLMetadataDataset',
+            data_root=str(tmp_path / 'imgs'),
+            metadata_root=meta,
+            split='test'))
+    assert len(ds) == 2 and len(ds.metainfo['classes']) == 4
+    a = ds.get_data_info(0)
+    assert a['img_path'] == str(tmp_path / 'imgs' / 'val' / 'a.JPEG')
+    assert a['gt_label'] == 3
+    assert np.array_equal(a['gt_bboxes'], [[1, 2, 30, 40], [5, 5, 6, 7]])
+    assert ds.get_data_info(1)['gt_bboxes'].shape == (1, 4)
+
+
+def test_errors(tmp_path):
+    meta = _write(tmp_path, 'val', 'x.JPEG,one\n')
+    with pytest.raises(AnnotationError, match='class_labels.txt, line 1'):
+        DATASETS.build(
+            dict(type='WSOLMetadataDataset', data_root='.',
+                 metadata_root=meta, split='val'))
+    meta = _write(tmp_path / 'b', 'val', 'x.JPEG,0\n', 'y.JPEG,0,0,1,1\n')
+    with pytest.raises(AnnotationError, match='not in'):
+        DATASETS.build(
+            dict(type='WSOLMetadataDataset', data_root='.',
+                 metadata_root=meta, split='val'))
+    meta = _write(tmp_path / 'c', 'val', 'x.JPEG,0\n', 'x.JPEG,5,0,1,1\n')
+    with pytest.raises(AnnotationError, match='x1 < x0'):
+        DATASETS.build(
+            dict(type='WSOLMetadataDataset', data_root='.',
+                 metadata_root=meta, split='val'))
+    with pytest.raises(ConfigError, match='split'):
+        DATASETS.build(
+            dict(type='WSOLMetadataDataset', data_root='.',
+                 metadata_root=meta, split='dev'))
+    with pytest.raises(FileNotFoundError, match='wsolevaluation'):
+        DATASETS.build(
+            dict(type='WSOLMetadataDataset', data_root='.',
+                 metadata_root=meta, split='train'))
