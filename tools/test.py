@@ -8,9 +8,8 @@ import os.path as osp
 import mmengine
 from mmengine.config import Config, ConfigDict, DictAction
 
-from mmfg.apis.tools import (add_num_classes_check, build_runner,
-                             load_config, prepare_runtime,
-                             set_default_work_dir)
+from mmfg.apis.tools import (add_num_classes_check, build_runner, load_config,
+                             prepare_runtime, set_default_work_dir)
 from mmfg.utils import trusted_checkpoints
 
 

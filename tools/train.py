@@ -5,9 +5,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-from mmfg.apis.tools import (add_num_classes_check, build_runner,
-                             load_config, prepare_runtime,
-                             set_default_work_dir)
+from mmfg.apis.tools import (add_num_classes_check, build_runner, load_config,
+                             prepare_runtime, set_default_work_dir)
 
 
 def parse_args():

@@ -1,9 +1,13 @@
 from .inference import explain, inference, init_model, to_jsonable
+from .localization import localize
+from .retrieval import embed_images, retrieve
 from .tools import (add_num_classes_check, build_runner, load_config,
                     prepare_runtime, set_default_work_dir)
+from .wsss import evaluate_pseudo_masks, export_pseudo_masks
 
 __all__ = [
-    'explain', 'inference', 'init_model', 'to_jsonable',
+    'explain', 'inference', 'init_model', 'to_jsonable', 'localize',
     'add_num_classes_check', 'build_runner', 'load_config', 'prepare_runtime',
-    'set_default_work_dir'
+    'set_default_work_dir', 'embed_images', 'retrieve',
+    'export_pseudo_masks', 'evaluate_pseudo_masks'
 ]

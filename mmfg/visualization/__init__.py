@@ -1,7 +1,12 @@
 from .explanation import EXPLANATION_RENDERERS, render_explanation
-
-__all__ = ['EXPLANATION_RENDERERS', 'render_explanation']
+from .localization import render_localization
+from .prototypes import render_prototype_explanation, save_prototype_gallery
 from .tree import (render_prototree_explanation, render_tree, tree_layout,
                    tree_to_dot, tree_to_svg)
-from .prototypes import (render_prototype_explanation,  # noqa: F401
-                         save_prototype_gallery)
+
+__all__ = [
+    'EXPLANATION_RENDERERS', 'render_explanation', 'render_localization',
+    'render_prototype_explanation', 'save_prototype_gallery',
+    'render_prototree_explanation', 'render_tree', 'tree_layout',
+    'tree_to_dot', 'tree_to_svg'
+]

@@ -352,8 +352,8 @@ def render_prototree_explanation(expl: dict, img: np.ndarray,
     Returns:
         str: ``out_file``.
     """
-    from mmfg.explain.prototypes import high_activation_box, \
-        upsample_activation
+    from mmfg.explain.prototypes import (high_activation_box,
+                                         upsample_activation)
     th = 112
     font, small = _font(14), _font(12)
     H, W = img.shape[:2]

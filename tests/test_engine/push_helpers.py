@@ -88,8 +88,9 @@ def tiny_model_cfg(head: str = 'ProtoPNetHead', num_classes: int = 3,
 
 def build_tiny_model(head: str = 'ProtoPNetHead', seed: int = 0,
                      **kw) -> nn.Module:
-    import mmfg.models  # noqa: F401 (registers the heads)
     from mmengine.registry import DefaultScope
+
+    import mmfg.models  # noqa: F401 (registers the heads)
     torch.manual_seed(seed)
     with DefaultScope.overwrite_default_scope('mmfg'):
         return MODELS.build(tiny_model_cfg(head, **kw))

@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from push_helpers import (IMG, TinyProtoDataset, all_latents, build_tiny_model,
+                          tiny_loader)
 
-from mmfg.engine.hooks.prune_hook import (find_nearest_images,
-                                          prune_prototypes)
+from mmfg.engine.hooks.prune_hook import find_nearest_images, prune_prototypes
 from mmfg.engine.hooks.push_hook import push_prototypes
 from mmfg.models.utils.distances import squared_l2_map
 from mmfg.visualization.prototypes import save_prototype_gallery
-from push_helpers import (IMG, TinyProtoDataset, all_latents,
-                               build_tiny_model, tiny_loader)
 
 
 def _brute_force_nearest(latents, labels, protos, cls, metric):

@@ -5,7 +5,6 @@ import os.path as osp
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from push_helpers import TinyProtoDataset, build_tiny_model, tiny_loader
 
 

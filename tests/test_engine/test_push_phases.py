@@ -8,9 +8,9 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from push_helpers import tiny_model_cfg
 
 from mmfg.registry import HOOKS
-from push_helpers import tiny_model_cfg
 
 
 def _snapshot(model):
@@ -175,8 +175,9 @@ def test_last_layer_phase_needs_the_last_layer_in_the_optimizer(tmp_path):
 
 
 def test_prune_hook_on_the_runner(tmp_path):
-    from mmfg.engine.hooks.prune_hook import find_nearest_images
     from push_helpers import TinyProtoDataset, tiny_loader
+
+    from mmfg.engine.hooks.prune_hook import find_nearest_images
     data = dict(type='TinyProtoDataset', num_classes=3, per_class=6)
     loader = dict(batch_size=6, num_workers=0, dataset=data,
                   sampler=dict(type='DefaultSampler', shuffle=True))
@@ -229,9 +230,9 @@ def test_prune_hook_on_the_runner(tmp_path):
 
 def test_stability_hook_adds_deterministic_noisy_locations():
     from mmengine.dataset import pseudo_collate
+    from push_helpers import TinyProtoDataset, build_tiny_model
 
     from mmfg.engine.hooks.prototype_hooks import PrototypeStabilityHook
-    from push_helpers import TinyProtoDataset, build_tiny_model
     model = build_tiny_model().eval()
     ds = TinyProtoDataset(3, 2)
 

@@ -4,10 +4,8 @@ import pytest
 import torch
 
 from mmfg.explain.prototypes import (argmax_location, box_around,
-                                     boxes_contain_points,
-                                     high_activation_box,
-                                     percentile_threshold,
-                                     receptive_field_box,
+                                     boxes_contain_points, high_activation_box,
+                                     percentile_threshold, receptive_field_box,
                                      upsample_activation)
 
 

@@ -44,7 +44,7 @@ def test_train_test_and_bad_num_classes(tiny_config, tmp_path, run_tool):
 
 
 def test_resume_continues_from_saved_iteration(tiny_config, tmp_path,
-                                                run_tool):
+                                               run_tool):
     work = str(tmp_path / 'work')
     # "killed" after the first epoch
     run_tool([PY, 'tools/train.py', tiny_config, '--work-dir', work,

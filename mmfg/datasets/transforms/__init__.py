@@ -11,11 +11,14 @@ from .geometry import (apply_affine_to_boxes, apply_affine_to_points,
                        clip_boxes, map_to_original, transform_parts,
                        update_geometry, warp_mask)
 from .loading import LoadImageFromFile, LoadMask
+from .meta import (SpatioTemporalMeta, TextEmbeddingMeta,
+                   encode_spatiotemporal, load_text_embedding)
 
 __all__ = [
     'LoadImageFromFile', 'LoadMask', 'Resize', 'ResizeEdge',
     'RandomResizedCrop', 'CenterCrop', 'RandomCrop', 'RandomFlip', 'BBoxCrop',
     'PackFGInputs', 'apply_affine_to_boxes', 'apply_affine_to_points',
     'clip_boxes', 'map_to_original', 'transform_parts', 'update_geometry',
-    'warp_mask'
+    'warp_mask', 'SpatioTemporalMeta', 'TextEmbeddingMeta',
+    'encode_spatiotemporal', 'load_text_embedding'
 ]

@@ -1,6 +1,7 @@
-
-from .tree_metrics import TreeFidelity
-from .interpretability import (ExplanationSparsity,  # noqa: F401
-                               PrototypeConsistency,
+from .interpretability import (ExplanationSparsity, PrototypeConsistency,
                                PrototypePartLocalization, PrototypePurity,
                                PrototypeStability)
+from .retrieval import RetrievalMetric, knn_search, retrieval_metrics
+from .score_key import ScoreKeyMetric
+from .tree_metrics import TreeFidelity
+from .wsol import LocalizationMetric

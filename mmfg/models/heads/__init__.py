@@ -1,5 +1,7 @@
-
+from .bas_head import BASHead
+from .metric_head import EmbeddingHead
+from .protopnet_head import ProtoPNetHead, PrototypeHeadMixin
 from .prototree_head import ProtoTreeHead
-from .prototype_layer import PrototypeLayer  # noqa: F401
-from .protopnet_head import ProtoPNetHead, PrototypeHeadMixin  # noqa: F401
-from .st_protopnet_head import STProtoPNetHead  # noqa: F401
+from .prototype_layer import PrototypeLayer
+from .st_protopnet_head import STProtoPNetHead
+from .target_embedding_head import TargetEmbeddingHead

@@ -26,8 +26,8 @@ from torch import Tensor
 from mmfg.registry import MODELS
 from ..utils.distances import l2_map, min_squared_l2
 from ..utils.tree import (children_from_incidence, full_tree_children,
-                          incidence_from_children, leaf_path_index,
-                          greedy_leaves, log_one_minus_exp_neg, logmatmulexp,
+                          greedy_leaves, incidence_from_children,
+                          leaf_path_index, log_one_minus_exp_neg, logmatmulexp,
                           node_depths, prune_masks, route_log_probs,
                           subtree_classes, validate_incidence)
 

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmfg.models.utils.distances import (cosine_similarity_map,
-                                         log_similarity, squared_l2_map)
+from mmfg.models.utils.distances import (cosine_similarity_map, log_similarity,
+                                         squared_l2_map)
 from mmfg.registry import MODELS
 
 __all__ = [

@@ -23,8 +23,8 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from mmfg.registry import MODELS
-from .prototype_layer import PrototypeLayer, build_mmfg_module
 from .protopnet_head import Feats, PrototypeHeadMixin
+from .prototype_layer import PrototypeLayer, build_mmfg_module
 
 __all__ = ['STProtoPNetHead']
 

@@ -1,1 +1,3 @@
 
+from .gabor import GaborTextureNeck  # noqa: F401
+from .rbi import RBINeck  # noqa: F401

@@ -42,7 +42,8 @@ def pairwise_l2(a: Tensor, b: Tensor, eps: float = 1e-14) -> Tensor:
 def pairwise_cosine_similarity(a: Tensor, b: Tensor,
                                eps: float = 1e-8) -> Tensor:
     """Cosine similarity between rows of ``a (N, D)`` and ``b (M, D)``."""
-    return F.normalize(a, dim=-1, eps=eps) @ F.normalize(b, dim=-1, eps=eps).t()
+    return F.normalize(a, dim=-1, eps=eps) @ F.normalize(
+        b, dim=-1, eps=eps).t()
 
 
 def squared_l2_map(x: Tensor, prototypes: Tensor) -> Tensor:

@@ -5,16 +5,20 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from mmfg.models.losses.prototype_losses import (
-    ProtoPNetLoss, STProtoPNetLoss, class_pair_similarity, closeness_cost,
-    cluster_cost, discrimination_cost, masked_l1, orthogonality_cost,
-    separation_cost)
+from mmfg.models.losses.prototype_losses import (ProtoPNetLoss,
+                                                 STProtoPNetLoss,
+                                                 class_pair_similarity,
+                                                 closeness_cost, cluster_cost,
+                                                 discrimination_cost,
+                                                 masked_l1, orthogonality_cost,
+                                                 separation_cost)
 from mmfg.registry import MODELS
 
 
 def _build(cfg):
     with DefaultScope.overwrite_default_scope('mmfg'):
         return MODELS.build(cfg)
+
 
 CLS = torch.tensor([0, 0, 1, 1])
 MIN_DIST = torch.tensor([[1., 3., .5, 2.], [4., 2., 6., 1.]])
@@ -94,8 +98,8 @@ def test_class_pair_similarity_equals_loop_reference():
 def test_st_branch_losses_by_hand():
     sim = torch.tensor([[.9, .2, .4, .7], [.1, .3, .8, .6]])
     trivial = _build(dict(type='STProtoPNetLoss', prefix='trivial',
-                                separation_weight=0.08,
-                                discrimination_weight=1.0))
+                          separation_weight=0.08,
+                          discrimination_weight=1.0))
     support = STProtoPNetLoss(prefix='support', separation_weight=0.48,
                               closeness_weight=1.0)
     t = trivial(LOGITS, sim, LABELS, PROTOS, CLS, W)
