@@ -74,6 +74,7 @@ def _miou_reference(preds, gts, num_classes=21):
     return 100 * np.mean(inter[present] / union[present])
 
 
+@pytest.mark.integration
 def test_miou_with_mmseg_iou_metric(tmp_path):
     pytest.importorskip(
         'mmseg.evaluation',
