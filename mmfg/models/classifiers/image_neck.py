@@ -62,6 +62,30 @@ class ImageNeckClassifier(ImageClassifier):
             return x
         return self.head.pre_logits(x)
 
+    def loss(self, inputs: torch.Tensor, data_samples) -> dict:
+        """Head loss; plus, when the neck has ``aux_weight > 0`` and
+        returns ``(unfused, fused)`` features, the weighted head loss on the
+        unfused ones (``aux_loss``)."""
+        feats = self.extract_feat(inputs)
+        losses = self.head.loss(feats, data_samples)
+        weight = float(getattr(self.neck, 'aux_weight', 0.0)) \
+            if self.with_neck else 0.0
+        if weight > 0 and isinstance(feats, (tuple, list)) and \
+                len(feats) > 1:
+            losses.update(_aux_losses(self.head, feats, data_samples,
+                                      weight))
+        return losses
+
+
+def _aux_losses(head, feats, data_samples, weight: float) -> dict:
+    """Head loss on the features before the last (fused) one, weighted,
+    with keys prefixed ``aux_``."""
+    aux = head.loss(tuple(feats[:-1]), data_samples)
+    return {
+        f'aux_{k}': v * weight if k.startswith('loss') else v
+        for k, v in aux.items()
+    }
+
 
 def last_feature_map(
         feats: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> torch.Tensor:

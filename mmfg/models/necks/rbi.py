@@ -143,6 +143,11 @@ class RBINeck(nn.Module):
         transductive (bool): batch attention at test time too. Defaults to
             False.
         dropout (float): dropout on the attention weights. Defaults to 0.
+        aux_weight (float): weight of an auxiliary classification loss on
+            the *unfused* pooled feature (training only; the classifier,
+            :class:`~mmfg.models.classifiers.ImageNeckClassifier`, adds it
+            as ``aux_loss``), which keeps the own-image path
+            discriminative. 0 (default) disables it.
 
     Shapes:
         ``forward(feats, images)``: ``feats`` the backbone output (the last
@@ -166,7 +171,8 @@ class RBINeck(nn.Module):
                  test_mode: str = 'memory',
                  memory_size: int = 31,
                  transductive: bool = False,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0,
+                 aux_weight: float = 0.0) -> None:
         super().__init__()
         embed_dims = embed_dims or min(in_channels, 512)
         if embed_dims % num_heads:
@@ -190,6 +196,7 @@ class RBINeck(nn.Module):
         self.relation_scope = relation_scope
         self.test_mode = test_mode
         self.transductive = transductive
+        self.aux_weight = float(aux_weight)
         self.norm = nn.LayerNorm(in_channels)
         self.q = nn.Linear(in_channels, embed_dims)
         self.kv = nn.Linear(in_channels, 2 * embed_dims)
@@ -302,7 +309,8 @@ class RBINeck(nn.Module):
             images (Tensor): input batch ``(B, 3, H, W)``.
 
         Returns:
-            tuple[Tensor]: ``((B, C), )``.
+            tuple[Tensor]: ``((B, C), )``; in training with ``aux_weight >
+            0`` ``(unfused (B, C), fused (B, C))``.
         """
         if images is None:
             raise ConfigError(
@@ -329,4 +337,6 @@ class RBINeck(nn.Module):
                 keys = all_gather_with_grad(x.detach())
                 key_thumbs = all_gather_with_grad(thumbs)
             self._update_memory(keys, key_thumbs)
+        if self.training and self.aux_weight > 0:
+            return (x, out)  # heads read the last (fused) feature
         return (out, )

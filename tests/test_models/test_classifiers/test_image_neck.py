@@ -42,3 +42,28 @@ def test_gabor_neck_gets_the_image_and_trains():
     model.eval()
     preds = model.predict(x)
     assert preds[0].pred_score.shape == (3, )
+
+
+def test_rbi_aux_loss_is_the_weighted_head_loss_on_unfused_features():
+    from mmpretrain.structures import DataSample
+    torch.manual_seed(0)
+    model = _model(dict(type='RBINeck', in_channels=64, num_heads=4,
+                        aux_weight=0.5))
+    model.train()
+    x = torch.randn(4, 3, 32, 32)
+    samples = [DataSample().set_gt_label(i) for i in (0, 2, 1, 2)]
+    losses = model.loss(x, samples)
+    labels = torch.tensor([0, 2, 1, 2])
+    feat = model.backbone(x)[-1].mean(dim=(2, 3))  # unfused pooled feature
+    fused = model.neck(model.backbone(x), images=x)[-1]
+    ce = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(losses['aux_loss'],
+                               0.5 * ce(model.head.fc(feat), labels))
+    torch.testing.assert_close(losses['loss'], ce(model.head.fc(fused),
+                                                  labels))
+    # test time: one fused feature, no auxiliary output
+    model.eval()
+    assert len(model.extract_feat(x)) == 1
+    # without the option the loss has no auxiliary term
+    plain = _model(dict(type='RBINeck', in_channels=64, num_heads=4))
+    assert 'aux_loss' not in plain.train().loss(x, samples)
