@@ -6,7 +6,8 @@
 #   python tools/train.py \
 #       configs/protopnet/resnet18-half_synthbirds-cropped_backbone.py
 #   python tools/train.py configs/protopnet/protopnet_r18_synthbirds-cropped.py
-#   python tools/test.py configs/protopnet/protopnet_r18_synthbirds-cropped.py \
+#   python tools/test.py \
+#       configs/protopnet/protopnet_r18_synthbirds-cropped.py \
 #       work_dirs/protopnet_r18_synthbirds-cropped/epoch_20.pth
 _base_ = ['./protopnet_r18_synthbirds.py']
 

@@ -1,132 +1,37 @@
-# ST-ProtoPNet, ResNet-34, on Stanford Dogs (120 classes, 224 px): 600
-# prototypes per branch (5 per class). The official Dogs settings differ from
-# CUB: backbone lr 1e-5, weight decay 5e-4, StepLR(10, 0.2). Dogs has no part
-# annotations: accuracy and explanation sparsity only.
-_base_ = [
-    '../_base_/datasets/dogs_224.py',
-    '../_base_/default_runtime.py',
-]
+# ST-ProtoPNet, ResNet-34, on Stanford Dogs (120 classes, 224 px): the CUB
+# recipe of ./stprotopnet_r34_cub.py with 600 prototypes per branch (5 per
+# class) and the official Dogs settings: backbone lr 1e-5, weight decay
+# 5e-4, StepLR(10, 0.2). Dogs has no part annotations: accuracy and
+# explanation sparsity only. The push set is the training split through the
+# test pipeline (the push hook's default).
+#
+#   python tools/train.py configs/st_protopnet/stprotopnet_r34_dogs.py
+_base_ = ['./stprotopnet_r34_cub.py']
 
-# Local ImageNet weights (MMPretrain keys), e.g.
-# pretrained = 'checkpoints/resnet34_8xb32_in1k_20210831-f257d4e6.pth'
-pretrained = None
-
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='ResNet',
-        depth=34,
-        num_stages=4,
-        out_indices=(3, ),
-        style='pytorch',
-        init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained, prefix='backbone')
-        if pretrained else None),
-    head=dict(
-        type='STProtoPNetHead',
-        num_classes=120,
-        in_channels=512,
-        prototypes_per_class=5,
-        prototype_dim=64,
-        add_on_type='linear',
-        upsample_factor=2,  # 1 for VGG (official)
-        update_mode='alternate',
-        loss_trivial=dict(
-            type='STProtoPNetLoss',
-            prefix='trivial',
-            cluster_weight=-0.8,
-            separation_weight=0.08,
-            orth_weight=1e-3,
-            l1_weight=1e-4,
-            discrimination_weight=1.0),
-        loss_support=dict(
-            type='STProtoPNetLoss',
-            prefix='support',
-            cluster_weight=-0.8,
-            separation_weight=0.48,
-            orth_weight=1e-3,
-            l1_weight=1e-4,
-            closeness_weight=1.0),
-        topk=(1, 5)),
-)
-
-# Official augmentation of the full-image model (RandomAffine +-25 deg,
-# shear 15, flip) in MMPretrain ops.
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224)),
-    dict(
-        type='Rotate',
-        magnitude_range=(0, 25),
-        magnitude_level=10,
-        total_level=10,
-        magnitude_std='inf',
-        prob=1.0,
-        pad_val=0),
-    dict(
-        type='Shear',
-        magnitude_range=(0, 0.27),
-        magnitude_level=10,
-        total_level=10,
-        magnitude_std='inf',
-        prob=1.0,
-        pad_val=0),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackFGInputs'),
-]
-test_pipeline = {{_base_.test_pipeline}}
-train_dataloader = dict(batch_size=80, dataset=dict(pipeline=train_pipeline))
-push_dataloader = dict(
-    batch_size=100,
-    num_workers=4,
-    dataset=dict(
-        type={{_base_.dataset_type}},
-        data_root={{_base_.data_root}},
-        split='train',
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
+_dogs = dict(type='StanfordDogs', data_root='data/stanford_dogs')
+train_dataloader = dict(dataset=_dogs)
+val_dataloader = dict(dataset=_dogs)
+test_dataloader = dict(dataset=_dogs)
+push_dataloader = None  # the CUB one of the base is not used here
+data_preprocessor = dict(num_classes=120)
+model = dict(head=dict(num_classes=120))
 
 optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=3e-3, weight_decay=5e-4),
-    paramwise_cfg=dict(
-        custom_keys={
-            'backbone': dict(lr_mult=1 / 300),
-            'head.trivial.prototypes': dict(decay_mult=0.0),
-            'head.support.prototypes': dict(decay_mult=0.0),
-            'last_layer': dict(decay_mult=0.0),
-        }))
-warm_epochs = 10
-max_epochs = 120
+    optimizer=dict(weight_decay=5e-4),
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1 / 300)}))
 param_scheduler = [
-    dict(
-        type='StepLR',
-        by_epoch=True,
-        begin=warm_epochs,
-        step_size=10,
-        gamma=0.2)
+    dict(type='StepLR', by_epoch=True, begin=10, step_size=10, gamma=0.2)
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-
 custom_hooks = [
     dict(type='NumClassesCheckHook'),
-    dict(type='FreezeModulesHook', modules=['backbone'],
-         until_epoch=warm_epochs),
+    dict(type='FreezeModulesHook', modules=['backbone'], until_epoch=10),
     dict(type='PrototypeRenormHook'),
     dict(
         type='PrototypePushHook',
-        dataloader=push_dataloader,
         push_epochs=[100, 110, 120],
         last_layer_epochs=10,
         last_layer_lr=1e-4),
 ]
-# alternating branches and frozen modules leave parameters without gradient
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
-
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
 test_evaluator = [
     dict(type='Accuracy', topk=(1, 5)),
     dict(type='ExplanationSparsity', mass=0.9),

@@ -161,3 +161,30 @@ def test_prune_uses_k_nearest_images():
     # pruned prototypes no longer contribute
     x = model.extract_feat(torch.randn(2, 3, IMG, IMG))
     assert (layer(x)['sim'][:, expect] == 0).all()
+
+
+def test_default_push_set_is_the_train_split_through_the_test_pipeline():
+    from mmengine.config import Config
+
+    from mmfg.engine.hooks.push_hook import push_dataloader_cfg
+    cfg = Config(dict(
+        train_dataloader=dict(
+            batch_size=32, num_workers=2,
+            dataset=dict(type='CUB', data_root='d', split='train',
+                         pipeline=[dict(type='RandomFlip')]),
+            sampler=dict(type='DefaultSampler', shuffle=True)),
+        test_dataloader=dict(
+            batch_size=64,
+            dataset=dict(type='CUB', data_root='d', split='test',
+                         pipeline=[dict(type='Resize', scale=8)]))))
+    loader = push_dataloader_cfg(cfg)
+    assert loader['dataset'] == dict(type='CUB', data_root='d',
+                                     split='train',
+                                     pipeline=[dict(type='Resize', scale=8)])
+    assert loader['sampler'] == dict(type='DefaultSampler', shuffle=False)
+    assert loader['batch_size'] == 64 and loader['num_workers'] == 2
+    # the runner config is not modified
+    assert cfg.train_dataloader.dataset.pipeline == [dict(type='RandomFlip')]
+    with pytest.raises(Exception, match='push set'):
+        push_dataloader_cfg(
+            Config(dict(train_dataloader=cfg.train_dataloader)))

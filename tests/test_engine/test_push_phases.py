@@ -3,6 +3,7 @@
 optimisation; ST-ProtoPNet's renormalisation after every step."""
 import copy
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -236,11 +237,7 @@ def test_stability_hook_adds_deterministic_noisy_locations():
     model = build_tiny_model().eval()
     ds = TinyProtoDataset(3, 2)
 
-    class _Runner:
-        pass
-
-    runner = _Runner()
-    runner.model = model
+    runner = SimpleNamespace(model=model)
     batch = pseudo_collate([ds[i] for i in range(4)])
     PrototypeStabilityHook(std=0.0).before_test_iter(runner, 0, batch)
     with torch.no_grad():

@@ -62,7 +62,9 @@ class PrototypeInitHook(Hook):
     starts from ``load_from`` (the checkpoint's prototypes are kept).
 
     Args:
-        dataloader (dict): the un-augmented push dataloader config.
+        dataloader (dict, optional): the un-augmented push dataloader
+            config; None derives it from the config (training set, test
+            pipeline).
         seed (int): selects the draw. Defaults to 0.
         salient_fraction (float, optional): draw only among this share of
             each image's most activated patches (L2 norm of the backbone
@@ -73,7 +75,7 @@ class PrototypeInitHook(Hook):
     priority = 'LOW'
 
     def __init__(self,
-                 dataloader: dict,
+                 dataloader: Optional[dict] = None,
                  seed: int = 0,
                  salient_fraction: Optional[float] = None) -> None:
         if salient_fraction is not None and not 0 < salient_fraction <= 1:
@@ -88,9 +90,9 @@ class PrototypeInitHook(Hook):
             runner.logger.info('PrototypeInitHook: checkpoint loaded, '
                                'keeping its prototypes.')
             return
-        from .push_hook import init_prototypes_from_patches
-        loader = runner.build_dataloader(self.dataloader_cfg,
-                                         seed=runner.seed)
+        from .push_hook import (build_push_dataloader,
+                                init_prototypes_from_patches)
+        loader = build_push_dataloader(runner, self.dataloader_cfg)
         src = init_prototypes_from_patches(runner.model, loader, self.seed,
                                            self.salient_fraction)
         n = sum(int((v >= 0).sum()) for v in src.values())

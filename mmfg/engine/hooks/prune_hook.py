@@ -117,7 +117,9 @@ class PrototypePruneHook(Hook):
     priority), so pruning sees the projected prototypes.
 
     Args:
-        dataloader (dict): un-augmented dataloader over training images.
+        dataloader (dict, optional): un-augmented dataloader over training
+            images; None derives it from the config
+            (:func:`~mmfg.engine.hooks.push_hook.push_dataloader_cfg`).
         prune_epochs (Sequence[int]): 1-based epochs after which to prune.
         k (int): nearest images (6).
         threshold (int): minimum own-class neighbours to keep (3).
@@ -129,8 +131,8 @@ class PrototypePruneHook(Hook):
     priority = 'LOW'
 
     def __init__(self,
-                 dataloader: dict,
-                 prune_epochs: Sequence[int],
+                 dataloader: Optional[dict] = None,
+                 prune_epochs: Sequence[int] = (),
                  k: int = 6,
                  threshold: int = 3,
                  last_layer_epochs: int = 20,
@@ -138,6 +140,9 @@ class PrototypePruneHook(Hook):
                  last_layer_max_iters: Optional[int] = None) -> None:
         if not 0 < threshold <= k:
             raise ConfigError('PrototypePruneHook: need 0 < threshold <= k')
+        if not prune_epochs:
+            raise ConfigError('PrototypePruneHook: give prune_epochs, the '
+                              '1-based epochs after which to prune.')
         self.dataloader_cfg = dataloader
         self.prune_epochs = sorted(int(e) for e in prune_epochs)
         self.k = k
@@ -156,8 +161,8 @@ class PrototypePruneHook(Hook):
         if epoch not in self.prune_epochs:
             return
         if self._loader is None:
-            self._loader = runner.build_dataloader(
-                self.dataloader_cfg, seed=runner.seed)
+            from .push_hook import build_push_dataloader
+            self._loader = build_push_dataloader(runner, self.dataloader_cfg)
         report = prune_prototypes(runner.model, self._loader, self.k,
                                   self.threshold)
         self.last_report = report

@@ -40,8 +40,47 @@ from .last_layer import (last_layer_parameters, prototype_head,
 
 __all__ = [
     'iterate_latent_batches', 'push_prototypes', 'prototype_geometry',
-    'init_prototypes_from_patches', 'PrototypePushHook'
+    'init_prototypes_from_patches', 'build_push_dataloader',
+    'PrototypePushHook'
 ]
+
+
+def push_dataloader_cfg(cfg) -> dict:
+    """The default push set of a runner config: ``train_dataloader``'s
+    dataset through ``test_dataloader``'s pipeline, in order.
+
+    Args:
+        cfg: the runner's config (needs ``train_dataloader`` and
+            ``test_dataloader``, or ``val_dataloader``).
+
+    Returns:
+        dict: a dataloader config (``DefaultSampler(shuffle=False)``).
+    """
+    import copy
+    train = cfg.get('train_dataloader')
+    test = cfg.get('test_dataloader') or cfg.get('val_dataloader')
+    if not train or not test:
+        raise ConfigError(
+            'The prototype hook has no `dataloader` and the config has no '
+            'train_dataloader + test_dataloader to derive the push set from: '
+            'give the hook `dataloader=dict(...)` (training images, test '
+            'pipeline, shuffle=False).')
+    loader = copy.deepcopy(dict(train))
+    loader['dataset'] = copy.deepcopy(dict(loader['dataset']))
+    loader['dataset']['pipeline'] = copy.deepcopy(
+        test['dataset']['pipeline'])
+    loader['sampler'] = dict(type='DefaultSampler', shuffle=False)
+    loader.pop('batch_sampler', None)
+    loader['batch_size'] = test.get('batch_size', loader.get('batch_size'))
+    return loader
+
+
+def build_push_dataloader(runner, cfg: Optional[dict]):
+    """Build ``cfg`` (a dataloader config), or, when None, the default
+    push set of the runner's config (:func:`push_dataloader_cfg`)."""
+    if cfg is None:
+        cfg = push_dataloader_cfg(runner.cfg)
+    return runner.build_dataloader(cfg, seed=runner.seed)
 
 
 def _sample_indices(samples: Sequence,
@@ -399,8 +438,9 @@ class PrototypePushHook(Hook):
     training epoch (before its validation and checkpoint).
 
     Args:
-        dataloader (dict): config of the un-augmented push dataloader (e.g.
-            the training set with the test pipeline, ``shuffle=False``).
+        dataloader (dict, optional): config of the un-augmented push
+            dataloader. None (default): the training set through the test
+            pipeline, in order (:func:`push_dataloader_cfg`).
         push_epochs (Sequence[int], optional): epochs after which to push.
             When None: every ``interval`` epochs from ``start``.
         start (int): first push epoch when ``push_epochs`` is None.
@@ -423,7 +463,7 @@ class PrototypePushHook(Hook):
     priority = 'BELOW_NORMAL'
 
     def __init__(self,
-                 dataloader: dict,
+                 dataloader: Optional[dict] = None,
                  push_epochs: Optional[Sequence[int]] = None,
                  start: int = 10,
                  interval: int = 10,
@@ -464,8 +504,7 @@ class PrototypePushHook(Hook):
 
     def _dataloader(self, runner):
         if self._loader is None:
-            self._loader = runner.build_dataloader(
-                self.dataloader_cfg, seed=runner.seed)
+            self._loader = build_push_dataloader(runner, self.dataloader_cfg)
         return self._loader
 
     def before_train(self, runner) -> None:
