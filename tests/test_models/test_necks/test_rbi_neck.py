@@ -13,11 +13,21 @@ from mmfg.utils.errors import ConfigError
 C = 16
 
 
+# the paper's plain residual attention (no gate, no centring, full gradient)
+PLAIN = dict(layer_scale=None, center_values=False, detach_others=False)
+
+
 def _neck(seed=0, **kw):
+    """A neck with the given options; a gate (default ``layer_scale=0``)
+    gets random values, as after training, so the branch is not a no-op."""
     torch.manual_seed(seed)
     cfg = dict(type='RBINeck', in_channels=C, num_heads=4, psnr_size=4)
     cfg.update(kw)
-    return MODELS.build(cfg)
+    neck = MODELS.build(cfg)
+    if neck.gamma is not None:
+        with torch.no_grad():
+            neck.gamma.normal_()
+    return neck
 
 
 def _batch(n, seed=1):
@@ -60,7 +70,7 @@ def test_permutation_equivariance_in_training():
 
 
 def test_rpe_steers_attention_to_related_images():
-    neck = _neck().train()
+    neck = _neck(**PLAIN).train()
     with torch.no_grad():
         neck.q.weight.zero_()
         neck.q.bias.zero_()  # content logits vanish: only the RPE bias
@@ -115,12 +125,100 @@ def test_transductive_mode_uses_the_test_batch():
 
 
 def test_batch_of_one_in_training_equals_self_attention():
-    neck = _neck().train()
+    neck = _neck(**PLAIN).train()
     feats, images = _batch(1)
     out, = neck((feats, ), images=images)
     torch.testing.assert_close(out, neck.attend_self(feats.mean(dim=(2, 3))))
     out.sum().backward()
     assert neck.kv.weight.grad.abs().sum() > 0
+    # centred values (default): a relation set of one is the identity
+    neck = _neck().train()
+    out, = neck((feats, ), images=images)
+    torch.testing.assert_close(out, feats.mean(dim=(2, 3)))
+
+
+def test_fresh_default_neck_is_identity_and_trains_its_gate():
+    torch.manual_seed(0)
+    neck = MODELS.build(
+        dict(type='RBINeck', in_channels=C, num_heads=4, psnr_size=4))
+    feats, images = _batch(6)
+    x = feats.mean(dim=(2, 3))
+    out, = neck.train()((feats, ), images=images)
+    assert torch.equal(out, x)  # gamma = 0
+    (out * torch.randn_like(out)).sum().backward()
+    assert neck.gamma.grad.abs().sum() > 0
+    assert neck.proj.weight.grad.abs().sum() == 0  # gated off at start
+    for mode in ('self', 'memory'):
+        neck.test_mode = mode
+        assert torch.equal(neck.eval()((feats, ), images=images)[0], x)
+
+
+def test_centred_values_subtract_the_relation_set_mean():
+    feats, images = _batch(5)
+    x = feats.mean(dim=(2, 3))
+    plain, = _neck(center_values=False).train()((feats, ), images=images)
+    neck = _neck().train()
+    out, = neck((feats, ), images=images)
+    v = neck.kv(neck.norm(x)).chunk(2, dim=-1)[1]
+    # out = x + gamma * (proj(A v) - proj(mean v)), proj affine
+    ref = plain - neck.gamma * (v.mean(0) @ neck.proj.weight.t()
+                                + neck.proj.bias)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    # uniform attention (no content logits, no RPE): the neck is a no-op
+    uniform = _neck(rpe=False).train()
+    with torch.no_grad():
+        uniform.q.weight.zero_()
+        uniform.q.bias.zero_()
+    torch.testing.assert_close(
+        uniform((feats, ), images=images)[0], x, atol=1e-6, rtol=0)
+
+
+def test_detach_others_equals_per_image_reference():
+    """Same outputs as full gradient; the gradient equals a loop in which
+    image i sees the other images' features as constants."""
+    feats, images = _batch(5)
+    x = feats.mean(dim=(2, 3))
+    w = torch.randn(5, C, generator=torch.Generator().manual_seed(3))
+    neck = _neck().train()
+    f = x.clone().requires_grad_(True)
+    out, = neck((f, ), images=images)
+    (out * w).sum().backward()
+    full, = _neck(detach_others=False).train()((x, ), images=images)
+    torch.testing.assert_close(out, full)
+    ref_grad = torch.zeros_like(x)
+    thumbs = image_thumbnails(images, 4)
+    scores = neck.relation_scores(thumbs, thumbs)
+    for i in range(5):
+        fi = x[i:i + 1].clone().requires_grad_(True)
+        keys = torch.cat([x[:i], fi, x[i + 1:]])
+        oi = _neck(detach_others=False).train().attend(
+            fi, keys, scores[i:i + 1])
+        torch.testing.assert_close(oi, out[i:i + 1].detach())
+        (oi * w[i]).sum().backward()
+        ref_grad[i] = fi.grad[0]
+    torch.testing.assert_close(f.grad, ref_grad, atol=1e-5, rtol=1e-4)
+    # without detaching, others' losses reach each feature too
+    g = x.clone().requires_grad_(True)
+    o, = _neck(detach_others=False).train()((g, ), images=images)
+    (o * w).sum().backward()
+    assert (g.grad - ref_grad).abs().max() > 1e-4
+
+
+def test_memory_mode_equals_attention_over_self_and_bank():
+    neck = _neck(memory_size=4).train()
+    feats, images = _batch(7)
+    neck((feats[:4], ), images=images[:4])  # bank = images 0..3
+    neck.eval()
+    out, = neck((feats[4:], ), images=images[4:])
+    x = feats.mean(dim=(2, 3))
+    thumbs = image_thumbnails(images, 4)
+    for i in range(4, 7):
+        keys = torch.cat([x[i:i + 1], neck.memory_feats])
+        kt = torch.cat([thumbs[i:i + 1], neck.memory_thumbs])
+        ref = neck.attend(x[i:i + 1], keys,
+                          neck.relation_scores(thumbs[i:i + 1], kt),
+                          torch.tensor([0]))
+        torch.testing.assert_close(out[i - 4:i - 3], ref)
 
 
 def test_memory_bank_is_fifo_and_saved():
