@@ -30,6 +30,7 @@ test_pipeline = [
     dict(type='PackFGInputs'),
 ]
 batch_size = 32
+auto_scale_lr = dict(base_batch_size=batch_size)
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=1,

@@ -80,6 +80,9 @@ train_pipeline = [
 ]
 test_pipeline = {{_base_.test_pipeline}}
 train_dataloader = dict(batch_size=80, dataset=dict(pipeline=train_pipeline))
+# the paper's batch (80 on one GPU); --auto-scale-lr scales the rates to
+# the real total batch
+auto_scale_lr = dict(base_batch_size=80)
 
 # Push set: the training images through the test pipeline, in order.
 push_dataloader = dict(

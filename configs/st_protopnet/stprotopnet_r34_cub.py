@@ -89,6 +89,7 @@ train_pipeline = [
 ]
 test_pipeline = {{_base_.test_pipeline}}
 train_dataloader = dict(batch_size=80, dataset=dict(pipeline=train_pipeline))
+auto_scale_lr = dict(base_batch_size=80)  # the paper's batch
 push_dataloader = dict(
     batch_size=100,
     num_workers=4,

@@ -5,7 +5,8 @@ Signatures (stable)::
     embed_images(model, images, embedding_key='embedding') -> (N, D)
     retrieve(model, query_image, gallery, topk=5, distance=None,
              gallery_labels=None, embedding_key='embedding',
-             backend='faiss') -> list[dict]
+             backend='faiss', index='flat', nlist=None,
+             nprobe=None) -> list[dict]
 
 >>> from mmfg.apis import init_model, retrieve
 >>> model = init_model('configs/dsml/snr-triplet_r50_cub.py', 'epoch_40.pth')
@@ -69,7 +70,10 @@ def retrieve(model: nn.Module,
              distance: Optional[str] = None,
              gallery_labels: Optional[Sequence] = None,
              embedding_key: str = 'embedding',
-             backend: str = 'faiss') -> List[dict]:
+             backend: str = 'faiss',
+             index: str = 'flat',
+             nlist: Optional[int] = None,
+             nprobe: Optional[int] = None) -> List[dict]:
     """The gallery items nearest to a query image.
 
     Args:
@@ -86,6 +90,12 @@ def retrieve(model: nn.Module,
             results.
         embedding_key (str): data-sample field of the embedding.
         backend (str): ``'faiss'`` or ``'torch'``.
+        index (str): ``'flat'`` (exact) or ``'ivf'`` (faiss inverted file,
+            approximate; for galleries of millions; the index is trained on
+            every call, so search many queries at once with
+            :func:`~mmfg.evaluation.metrics.knn_search` instead).
+        nlist (int, optional): IVF lists; see ``knn_search``.
+        nprobe (int, optional): IVF lists scanned per query.
 
     Returns:
         list[dict]: nearest first, each with ``rank``, ``index`` (into the
@@ -104,7 +114,8 @@ def retrieve(model: nn.Module,
     query = embed_images(model, [query_image], embedding_key)
     distance = distance or _model_distance(model)
     (_, dist, idx), = knn_search(query, gallery.float().cpu(), topk,
-                                 distance, backend)
+                                 distance, backend, index=index, nlist=nlist,
+                                 nprobe=nprobe)
     out = []
     for rank, (d, i) in enumerate(zip(dist[0].tolist(), idx[0].tolist())):
         item = dict(rank=rank, index=i, distance=d)

@@ -8,14 +8,19 @@ Signatures (stable)::
                     embedding_key='embedding', query_key=None,
                     exclude_self=True, distance='l2', backend='faiss',
                     device='cpu', chunk_size=4096, nmi_seed=0,
-                    collect_device='cpu', prefix='retrieval')
+                    index='flat', nlist=None, nprobe=None,
+                    recall_check=1000, collect_device='cpu',
+                    prefix='retrieval')
     knn_search(query (Q, D), gallery (M, D), k, distance='l2',
                backend='faiss', self_index=None (Q,), chunk_size=4096,
-               device='cpu') -> iterator of (start, dist (q, k), idx (q, k))
+               device='cpu', index='flat', nlist=None, nprobe=None)
+        -> iterator of (start, dist (q, k), idx (q, k))
     retrieval_metrics(query, gallery, query_labels, gallery_labels,
                       topk=(1, 2, 4, 8), metric_names=..., distance='l2',
                       backend='faiss', self_index=None, chunk_size=4096,
-                      device='cpu', nmi_seed=0) -> dict[str, float]
+                      device='cpu', nmi_seed=0, index='flat', nlist=None,
+                      nprobe=None, recall_check=1000) -> dict[str, float]
+    ann_recall(approx (Q, k), exact (Q, k)) -> float
 
 Definitions (Musgrave et al., "A Metric Learning Reality Check", ECCV
 2020), every value in percent. For a query ``q`` with ``R_q`` gallery items
@@ -26,6 +31,10 @@ shares its class):
 - ``Precision@1``: fraction whose first neighbour is a hit;
 - ``R_Precision``: mean of ``sum_{i <= R_q} h_i / R_q``;
 - ``MAP@R``: mean of ``(1 / R_q) sum_{i <= R_q} h_i * P@i``;
+- ``mAP@100`` (``'map_at_100'``, not computed by default; the CMD /
+  re-identification protocol): mean of
+  ``sum_{i <= 100} h_i * P@i / sum_{i <= 100} h_i`` (0 for a query with no
+  hit in its first 100);
 - ``NMI``: normalised mutual information (arithmetic mean of the
   entropies, as scikit-learn) between the labels and a k-means clustering of
   the query embeddings into as many clusters as classes (deterministic
@@ -38,8 +47,12 @@ distance are broken by the lower gallery index in both backends.
 
 Neighbours are found by faiss (exact flat index; on the GPU when
 ``device='cuda'`` or ``'auto'`` and faiss-gpu and CUDA are there) or by an
-exact torch search (``backend='torch'``), query chunk by query chunk so
-memory stays bounded. The ``'snr'`` distance ``|q~ - g~|^2 / |q~|^2``
+exact torch search (``backend='torch'``), query chunk by query chunk (and,
+for galleries of millions, gallery tile by gallery tile) so memory stays
+bounded. For large galleries ``index='ivf'`` searches a faiss inverted file
+(approximate; ``nprobe = nlist`` is exact) and reports ``IVF_Recall``, the
+share of the exact neighbours it found on a sample of queries. The
+``'snr'`` distance ``|q~ - g~|^2 / |q~|^2``
 (:func:`mmfg.models.utils.snr_distance`) ranks a query's gallery as the L2
 distance between mean-centred rows does (the denominator depends on the
 query only), which is how faiss computes it; ``'cosine'`` is an L2
@@ -69,10 +82,13 @@ except ImportError:  # pragma: no cover - faiss is a requirement
 
 __all__ = [
     'RetrievalMetric', 'knn_search', 'retrieval_metrics', 'kmeans',
-    'normalized_mutual_info'
+    'normalized_mutual_info', 'ann_recall', 'default_nlist',
+    'build_faiss_index'
 ]
 
 METRIC_NAMES = ('recall', 'precision_at_1', 'r_precision', 'map_at_r', 'nmi')
+#: Metrics that may be asked for but are not in the default set.
+ALL_METRIC_NAMES = METRIC_NAMES + ('map_at_100', )
 #: Elements of one chunk's ``(q, M)`` distance block in the torch backend.
 _TORCH_BLOCK = 1 << 24
 #: Elements of one chunk's ``(q, k)`` neighbour block.
@@ -119,6 +135,87 @@ def _drop_self(dist: Tensor, idx: Tensor, self_idx: Tensor) -> tuple:
     return dist[keep].view(q, k1 - 1), idx[keep].view(q, k1 - 1)
 
 
+def default_nlist(num_gallery: int) -> int:
+    """IVF lists for a gallery of ``num_gallery`` items: ``sqrt(M)`` (the
+    low end of faiss' guidance, cheap to train on a CPU), at most ``M / 39``
+    so that each list's k-means centre has the 39 training points faiss asks
+    for."""
+    return int(max(1, min(round(num_gallery**0.5), num_gallery // 39)))
+
+
+def build_faiss_index(gallery: np.ndarray,
+                      index: str = 'flat',
+                      nlist: Optional[int] = None,
+                      nprobe: Optional[int] = None,
+                      gpu: bool = False):
+    """A faiss L2 index holding ``gallery (M, D)``: exact (``'flat'``) or an
+    inverted file of ``nlist`` k-means lists of which ``nprobe`` are scanned
+    per query (``'ivf'``; ``nprobe = nlist`` scans them all: exact).
+
+    Args:
+        gallery (np.ndarray): ``(M, D)`` float32, C-contiguous (rows whose
+            L2 ranking is the wanted one; see :func:`knn_search`).
+        index (str): ``'flat'`` or ``'ivf'``.
+        nlist (int, optional): IVF lists; None: :func:`default_nlist`.
+        nprobe (int, optional): IVF lists scanned per query; None:
+            ``nlist // 16``.
+        gpu (bool): build it on GPU 0 (faiss-gpu).
+
+    Returns:
+        faiss.Index: trained, gallery added; ``index.search(q, k)``.
+    """
+    num, dim = gallery.shape
+    if index == 'flat':
+        out = faiss.IndexFlatL2(dim)
+    else:
+        nlist = default_nlist(num) if nlist is None else int(nlist)
+        if not 1 <= nlist <= num:
+            raise ConfigError(f'knn_search: nlist must be in [1, {num}] (the '
+                              f'gallery size), got {nlist}.')
+        nprobe = max(1, nlist // 16) if nprobe is None else int(nprobe)
+        if nprobe < 1:
+            raise ConfigError(f'knn_search: nprobe must be >= 1, got '
+                              f'{nprobe}.')
+        out = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist,
+                                 faiss.METRIC_L2)
+        out.cp.seed = 0  # deterministic k-means of the coarse quantizer
+        out.cp.max_points_per_centroid = 64  # train on <= 64 nlist points
+        out.nprobe = min(nprobe, nlist)
+    if gpu:
+        out = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, out)
+    if index == 'ivf':
+        out.train(gallery)
+    out.add(gallery)
+    return out
+
+
+def _merge_smallest_k(vals: Tensor, idx: Tensor, new_vals: Tensor,
+                      new_idx: Tensor, k: int) -> Tuple[Tensor, Tensor]:
+    """The ``k`` best of two ascending candidate lists whose gallery indices
+    all rank ``idx`` before ``new_idx`` (ties stay by lower index)."""
+    v, order = _smallest_k(torch.cat([vals, new_vals], 1), k)
+    return v, torch.cat([idx, new_idx], 1).gather(1, order)
+
+
+def ann_recall(approx: Tensor, exact: Tensor) -> float:
+    """Fraction of the exact neighbours an approximate search returned.
+
+    Args:
+        approx (Tensor): ``(Q, k)`` gallery indices of the approximate search
+            (``-1``: none).
+        exact (Tensor): ``(Q, k)`` gallery indices of the exact search.
+
+    Returns:
+        float: ``mean_q |approx_q & exact_q| / k`` in ``[0, 1]`` (1: every
+        exact neighbour was found).
+    """
+    if approx.shape != exact.shape:
+        raise ValueError(f'ann_recall: shapes differ: {tuple(approx.shape)} '
+                         f'vs {tuple(exact.shape)}.')
+    found = (approx[:, :, None] == exact[:, None, :]).any(1)
+    return float(found.float().mean()) if found.numel() else 1.0
+
+
 def _smallest_k(d: Tensor, k: int) -> Tuple[Tensor, Tensor]:
     """The ``k`` smallest entries of each row of ``d (q, M)``, ascending,
     ties by lower column: exactly ``torch.sort(d, stable=True)[:, :k]``.
@@ -149,8 +246,18 @@ def knn_search(query: Tensor,
                backend: str = 'faiss',
                self_index: Optional[Tensor] = None,
                chunk_size: int = 4096,
-               device: str = 'cpu') -> Iterator[Tuple[int, Tensor, Tensor]]:
-    """Exact k nearest gallery items of each query, chunk by chunk.
+               device: str = 'cpu',
+               index: str = 'flat',
+               nlist: Optional[int] = None,
+               nprobe: Optional[int] = None
+               ) -> Iterator[Tuple[int, Tensor, Tensor]]:
+    """k nearest gallery items of each query, chunk by chunk.
+
+    Exact (the default), or approximate through a faiss inverted-file index
+    (``index='ivf'``) for galleries of millions. The exact torch search is
+    memory-bounded on any device: a ``(q, m)`` distance block never exceeds
+    ~16M elements; a gallery too long for a useful query chunk is tiled too,
+    the running ``k`` best merged tile by tile.
 
     Args:
         query (Tensor): ``(Q, D)``.
@@ -166,12 +273,20 @@ def knn_search(query: Tensor,
             blocks stay under ~16M elements).
         device (str): ``'cpu'``, ``'cuda'`` or ``'auto'``; the faiss index
             (or the torch computation) runs there.
+        index (str): faiss index, ``'flat'`` (exact) or ``'ivf'``
+            (``IndexIVFFlat``: approximate, much faster on large galleries;
+            see :func:`ann_recall` to check it against the exact search).
+        nlist (int, optional): IVF lists; None: :func:`default_nlist`.
+        nprobe (int, optional): IVF lists scanned per query (``nlist``:
+            every list, i.e. exact); None: ``nlist // 16``.
 
     Yields:
         tuple[int, Tensor, Tensor]: first query of the chunk, distances
         ``(q, k)`` (as :func:`pairwise_distance` gives them, up to float
         rounding) and gallery indices ``(q, k)`` (int64, CPU), nearest
-        first, ties by lower index.
+        first, ties by lower index (exact searches; an IVF search pads with
+        index ``-1`` and distance ``inf`` when its lists hold fewer than
+        ``k`` items).
     """
     if distance not in DISTANCES:
         raise ConfigError(f'distance must be one of {DISTANCES}, got '
@@ -179,6 +294,11 @@ def knn_search(query: Tensor,
     if backend not in ('faiss', 'torch'):
         raise ConfigError(
             f'backend must be "faiss" or "torch", got {backend!r}.')
+    if index not in ('flat', 'ivf'):
+        raise ConfigError(f'index must be "flat" or "ivf", got {index!r}.')
+    if index == 'ivf' and backend != 'faiss':
+        raise ConfigError('index="ivf" is a faiss index: use backend="faiss" '
+                          '(the torch backend is exact).')
     num_q, num_g = query.shape[0], gallery.shape[0]
     k = min(int(k), num_g - (self_index is not None))
     if k < 1:
@@ -190,29 +310,39 @@ def knn_search(query: Tensor,
                            and torch.cuda.is_available() else 'cpu')
         gal = gallery.to(dev, torch.float32)
         step = max(1, min(chunk_size, _TORCH_BLOCK // max(num_g, 1)))
+        g_step = num_g
+        if step < min(chunk_size, num_q, 256):  # long gallery: tile it too
+            step = min(chunk_size, num_q, 1024)
+            g_step = max(2 * k, _TORCH_BLOCK // step)
         cols = torch.arange(num_g, device=dev)
         for s in range(0, num_q, step):
             q = query[s:s + step].to(dev, torch.float32)
-            d = pairwise_distance(q, gal, distance)
-            if self_index is not None:
-                own = self_index[s:s + step].to(dev).view(-1, 1) == cols
-                d = d.masked_fill(own, float('inf'))
-            d, order = _smallest_k(d, k)
-            yield s, d.cpu(), order.cpu()
+            own_idx = None if self_index is None else \
+                self_index[s:s + step].to(dev).view(-1, 1)
+            best = None
+            for g in range(0, num_g, g_step):
+                d = pairwise_distance(q, gal[g:g + g_step], distance)
+                if own_idx is not None:
+                    d = d.masked_fill(own_idx == cols[g:g + g_step],
+                                      float('inf'))
+                d, order = _smallest_k(d, k)
+                best = (d, order + g) if best is None else \
+                    _merge_smallest_k(*best, d, order + g, k)
+            yield s, best[0].cpu(), best[1].cpu()
         return
     if faiss is None:  # pragma: no cover
         raise ConfigError('faiss is not installed: pip install faiss-cpu, or '
                           'use backend="torch".')
     q_np, g_np = _l2_rows(query, distance), _l2_rows(gallery, distance)
-    index = faiss.IndexFlatL2(g_np.shape[1])
-    if _use_faiss_gpu(device) and k + extra <= _GPU_MAX_K:
-        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-    index.add(g_np)
+    index = build_faiss_index(
+        g_np, index, nlist, nprobe,
+        _use_faiss_gpu(device) and k + extra <= _GPU_MAX_K)
     q_sq = np.maximum((q_np**2).sum(1), 1e-12)  # |q~|^2 of SNR's ratio
     step = max(1, min(chunk_size, _KNN_BLOCK // (k + extra)))
     for s in range(0, num_q, step):
         d, i = index.search(q_np[s:s + step], k + extra)
         d, i = torch.from_numpy(d).clamp_min(0), torch.from_numpy(i)
+        d[i < 0] = float('inf')  # IVF: fewer than k items in the lists
         if distance == 'l2':
             d = (d + 1e-14).sqrt()
         elif distance == 'cosine':
@@ -307,7 +437,11 @@ def retrieval_metrics(query: Tensor,
                       self_index: Optional[Tensor] = None,
                       chunk_size: int = 4096,
                       device: str = 'cpu',
-                      nmi_seed: int = 0) -> Dict[str, float]:
+                      nmi_seed: int = 0,
+                      index: str = 'flat',
+                      nlist: Optional[int] = None,
+                      nprobe: Optional[int] = None,
+                      recall_check: int = 1000) -> Dict[str, float]:
     """Recall@K, Precision@1, R-Precision, MAP@R and NMI (percent).
 
     Args:
@@ -317,20 +451,27 @@ def retrieval_metrics(query: Tensor,
         gallery_labels (Tensor): ``(M,)`` int.
         topk (Sequence[int]): the K of Recall@K.
         metric_names (Sequence[str]): subset of ``('recall', 'precision_at_1',
-            'r_precision', 'map_at_r', 'nmi')``.
+            'r_precision', 'map_at_r', 'nmi', 'map_at_100')``.
         distance, backend, self_index, chunk_size, device: see
             :func:`knn_search`.
         nmi_seed (int): k-means seed.
+        index, nlist, nprobe: faiss index (``'flat'``: exact, ``'ivf'``:
+            approximate) and its IVF settings; see :func:`knn_search`.
+        recall_check (int): with ``index='ivf'``, that many evenly spaced
+            queries are also searched exactly and ``IVF_Recall`` reports
+            the percentage of their exact neighbours the IVF index found
+            (:func:`ann_recall`); 0: no check.
 
     Returns:
         dict[str, float]: ``Recall@K``, ``Precision@1``, ``R_Precision``,
         ``MAP@R``, ``NMI`` (as requested) and ``num_queries`` (queries with
         ``R_q > 0``).
     """
-    unknown = set(metric_names) - set(METRIC_NAMES)
+    unknown = set(metric_names) - set(ALL_METRIC_NAMES)
     if unknown:
         raise ConfigError(f'RetrievalMetric: unknown metrics '
-                          f'{sorted(unknown)}; choose from {METRIC_NAMES}.')
+                          f'{sorted(unknown)}; choose from '
+                          f'{ALL_METRIC_NAMES}.')
     topk = sorted({int(k) for k in topk})
     if 'recall' in metric_names and (not topk or topk[0] < 1):
         raise ConfigError(f'RetrievalMetric: topk must be positive, got '
@@ -351,16 +492,27 @@ def retrieval_metrics(query: Tensor,
     out: Dict[str, float] = {}
     need_r = bool({'r_precision', 'map_at_r'} & set(metric_names))
     k = max([1] + (topk if 'recall' in metric_names else []) +
-            ([int(r.max())] if need_r and len(r) else []))
+            ([int(r.max())] if need_r and len(r) else []) +
+            ([100] if 'map_at_100' in metric_names else []))
     sums = dict(recall=torch.zeros(len(topk), dtype=torch.float64),
                 p1=torch.zeros((), dtype=torch.float64),
                 rp=torch.zeros((), dtype=torch.float64),
-                map=torch.zeros((), dtype=torch.float64))
+                map=torch.zeros((), dtype=torch.float64),
+                map100=torch.zeros((), dtype=torch.float64))
     retrieval = [m for m in metric_names if m != 'nmi']
     if retrieval and bool(valid.any()):
+        check = torch.zeros(0, dtype=torch.long)
+        if index == 'ivf' and recall_check > 0:
+            check = torch.linspace(0, len(query) - 1,
+                                   min(int(recall_check), len(query)))
+            check = check.round().long().unique()
+        approx = []
         for s, _, idx in knn_search(query, gallery, k, distance, backend,
-                                    self_index, chunk_size, device):
+                                    self_index, chunk_size, device, index,
+                                    nlist, nprobe):
             n = idx.shape[0]
+            mine = check[(check >= s) & (check < s + n)]
+            approx.append(idx[mine - s])
             ok = valid[s:s + n]
             hits = (g_cls[idx.clamp_min(0)] == q_cls[s:s + n, None]) \
                 & (idx >= 0)
@@ -377,6 +529,11 @@ def retrieval_metrics(query: Tensor,
                 sums['rp'] += (hr.sum(1) / rq).sum()
                 prec = hr.cumsum(1) / torch.arange(1, kk + 1)
                 sums['map'] += ((prec * hr).sum(1) / rq).sum()
+            if 'map_at_100' in metric_names:
+                h = hits[:, :100].double()
+                prec = h.cumsum(1) / torch.arange(1, h.shape[1] + 1)
+                sums['map100'] += ((prec * h).sum(1) /
+                                   h.sum(1).clamp_min(1)).sum()
     nv = max(int(valid.sum()), 1)
     if 'recall' in metric_names:
         for i, kq in enumerate(topk):
@@ -387,12 +544,21 @@ def retrieval_metrics(query: Tensor,
         out['R_Precision'] = float(100 * sums['rp'] / nv)
     if 'map_at_r' in metric_names:
         out['MAP@R'] = float(100 * sums['map'] / nv)
+    if 'map_at_100' in metric_names:
+        out['mAP@100'] = float(100 * sums['map100'] / nv)
     if 'nmi' in metric_names:
         # cluster in the geometry of the distance (normalised / centred rows)
         rows = torch.from_numpy(_l2_rows(query, distance))
         clusters = kmeans(rows, len(torch.unique(query_labels)), backend,
                           nmi_seed)
         out['NMI'] = 100 * normalized_mutual_info(query_labels, clusters)
+    if retrieval and bool(valid.any()) and len(check):
+        own = None if self_index is None else self_index[check]
+        exact = torch.cat([
+            i for _, _, i in knn_search(query[check], gallery, k, distance,
+                                        backend, own, chunk_size, device)
+        ])
+        out['IVF_Recall'] = 100 * ann_recall(torch.cat(approx), exact)
     out['num_queries'] = int(valid.sum())
     return out
 
@@ -405,8 +571,9 @@ class RetrievalMetric(BaseMetric):
         topk (Sequence[int]): K of Recall@K. Defaults to (1, 2, 4, 8).
         metric_names (Sequence[str]): which of ``'recall'``,
             ``'precision_at_1'``, ``'r_precision'``, ``'map_at_r'`` and
-            ``'nmi'`` to compute. Defaults to all. (Not ``metrics``: MMEngine
-            reads an evaluator config with a ``metrics`` key as an
+            ``'nmi'`` to compute (and ``'map_at_100'``, not in the
+            default). Defaults to all of the first five. (Not ``metrics``:
+            MMEngine reads an evaluator config with a ``metrics`` key as an
             ``Evaluator``.)
         embedding_key (str): data-sample field holding the ``(D,)``
             embedding (several instances with different keys and prefixes
@@ -425,6 +592,15 @@ class RetrievalMetric(BaseMetric):
             when faiss-gpu and CUDA are there). Defaults to ``'cpu'``.
         chunk_size (int): queries per search call. Defaults to 4096.
         nmi_seed (int): k-means seed of NMI. Defaults to 0.
+        index (str): faiss index, ``'flat'`` (exact) or ``'ivf'``
+            (approximate, for galleries of millions; reports
+            ``IVF_Recall``, see :func:`retrieval_metrics`).
+            Defaults to ``'flat'``.
+        nlist (int, optional): IVF lists (None: ``sqrt(M)``).
+        nprobe (int, optional): IVF lists scanned per query (None:
+            ``nlist // 16``).
+        recall_check (int): queries also searched exactly to report
+            ``IVF_Recall`` (0: none). Defaults to 1000.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): prefix of the metric names.
             Defaults to ``'retrieval'``.
@@ -443,16 +619,20 @@ class RetrievalMetric(BaseMetric):
                  device: str = 'cpu',
                  chunk_size: int = 4096,
                  nmi_seed: int = 0,
+                 index: str = 'flat',
+                 nlist: Optional[int] = None,
+                 nprobe: Optional[int] = None,
+                 recall_check: int = 1000,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         metric_names = (metric_names, ) if isinstance(
             metric_names, str) else tuple(metric_names)
-        unknown = set(metric_names) - set(METRIC_NAMES)
+        unknown = set(metric_names) - set(ALL_METRIC_NAMES)
         if unknown:
             raise ConfigError(
                 f'RetrievalMetric: unknown metrics {sorted(unknown)}; choose '
-                f'from {METRIC_NAMES}.')
+                f'from {ALL_METRIC_NAMES}.')
         if distance not in DISTANCES:
             raise ConfigError(f'RetrievalMetric: distance must be one of '
                               f'{DISTANCES}, got {distance!r}.')
@@ -462,6 +642,13 @@ class RetrievalMetric(BaseMetric):
         if device not in ('cpu', 'cuda', 'auto'):
             raise ConfigError('RetrievalMetric: device must be "cpu", "cuda" '
                               f'or "auto", got {device!r}.')
+        if index not in ('flat', 'ivf') or (index == 'ivf'
+                                            and backend != 'faiss'):
+            raise ConfigError('RetrievalMetric: index must be "flat" or "ivf" '
+                              f'(with backend="faiss"), got {index!r} with '
+                              f'backend={backend!r}.')
+        self.index, self.nlist, self.nprobe = index, nlist, nprobe
+        self.recall_check = int(recall_check)
         self.topk = tuple(int(k) for k in topk)
         self.metric_names = metric_names
         self.embedding_key = embedding_key
@@ -525,4 +712,5 @@ class RetrievalMetric(BaseMetric):
         return retrieval_metrics(
             query, gallery, q_lab, g_lab, self.topk, self.metric_names,
             self.distance, self.backend, self_index, self.chunk_size,
-            self.device, self.nmi_seed)
+            self.device, self.nmi_seed, self.index, self.nlist, self.nprobe,
+            self.recall_check)

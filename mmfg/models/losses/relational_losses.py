@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmfg.models.utils.distances import pairwise_squared_l2
+from mmfg.models.utils.distances import float32_distance, pairwise_squared_l2
 from mmfg.registry import MODELS
 from mmfg.utils.errors import ConfigError
 
@@ -61,8 +61,10 @@ def rkd_distance_matrix(x: Tensor, eps: float = 1e-12) -> Tensor:
     return d / mean.clamp_min(eps)
 
 
+@float32_distance
 def rkd_angle_tensor(x: Tensor, eps: float = 1e-12) -> Tensor:
-    """Cosine of the angle at each vertex, from the Gram matrix.
+    """Cosine of the angle at each vertex, from the Gram matrix (float32,
+    autocast off: the Gram form cancels in half precision).
 
     Args:
         x (Tensor): ``(N, D)`` embeddings.

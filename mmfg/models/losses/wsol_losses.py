@@ -56,8 +56,9 @@ def activation_map_constraint(bg_score: Tensor,
     if overflow not in _OVERFLOW:
         raise ValueError(f'overflow must be one of {_OVERFLOW}, '
                          f'got {overflow!r}')
-    s = F.relu(score.detach())
-    s_bg = F.relu(bg_score)
+    # float32: fp16 flushes eps to 0 (0 / 0 for a zero score under AMP)
+    s = F.relu(score.detach().float())
+    s_bg = F.relu(bg_score.float())
     ratio = s_bg / (s + eps)
     if overflow == 'none':
         return ratio

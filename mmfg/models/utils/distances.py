@@ -4,8 +4,15 @@ One home for every distance mmfg uses (prototype heads, losses, projection,
 metrics). All are computed by matrix products: ``||x||^2 - 2 x.p + ||p||^2``
 for L2, normalised dot products for cosine; never an ``N x M x D`` broadcast
 and never a ones-convolution.
+
+Mixed precision: each is computed in (at least) float32 with autocast off
+(:func:`float32_distance`), whatever autocast is active; the expanded L2
+``|x|^2 + |p|^2 - 2 x.p`` cancels catastrophically in bf16 / fp16 (16-d
+points of norm ~12 at squared distances 0.02-0.04 came out as 0 or 0.28 in
+bf16, 0 to 0.17 in fp16), and fp16 flushes the small epsilons to zero.
 """
-from typing import Tuple
+import functools
+from typing import Callable, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -14,10 +21,33 @@ from torch import Tensor
 __all__ = [
     'pairwise_squared_l2', 'pairwise_l2', 'pairwise_cosine_similarity',
     'squared_l2_map', 'l2_map', 'min_squared_l2', 'cosine_similarity_map',
-    'log_similarity', 'snr_distance', 'pairwise_distance', 'DISTANCES'
+    'log_similarity', 'snr_distance', 'pairwise_distance', 'DISTANCES',
+    'float32_distance'
 ]
 
 
+def float32_distance(fn: Callable) -> Callable:
+    """Decorator: run ``fn`` with autocast off on the device of its first
+    (tensor) argument, bf16 / fp16 tensor arguments cast to float32.
+
+    Traces as one graph under ``torch.compile`` (autocast regions are
+    captured by dynamo).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(x: Tensor, *args, **kwargs):
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            args = [
+                a.float() if isinstance(a, Tensor)
+                and a.dtype in (torch.float16, torch.bfloat16) else a
+                for a in (x, ) + args
+            ]
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@float32_distance
 def pairwise_squared_l2(a: Tensor, b: Tensor) -> Tensor:
     """Squared Euclidean distances between rows.
 
@@ -39,6 +69,7 @@ def pairwise_l2(a: Tensor, b: Tensor, eps: float = 1e-14) -> Tensor:
     return (pairwise_squared_l2(a, b) + eps).sqrt()
 
 
+@float32_distance
 def pairwise_cosine_similarity(a: Tensor, b: Tensor,
                                eps: float = 1e-8) -> Tensor:
     """Cosine similarity between rows of ``a (N, D)`` and ``b (M, D)``."""
@@ -46,6 +77,7 @@ def pairwise_cosine_similarity(a: Tensor, b: Tensor,
         b, dim=-1, eps=eps).t()
 
 
+@float32_distance
 def squared_l2_map(x: Tensor, prototypes: Tensor) -> Tensor:
     """Squared L2 distance of every latent patch to every prototype.
 
@@ -67,6 +99,7 @@ def l2_map(x: Tensor, prototypes: Tensor, eps: float = 1e-14) -> Tensor:
     return (squared_l2_map(x, prototypes) + eps).sqrt()
 
 
+@float32_distance
 def min_squared_l2(x: Tensor, prototypes: Tensor) -> Tuple[Tensor, Tensor]:
     """Smallest squared L2 distance of each prototype to any latent patch.
 
@@ -103,6 +136,7 @@ def min_squared_l2(x: Tensor, prototypes: Tensor) -> Tuple[Tensor, Tensor]:
     return d, idx
 
 
+@float32_distance
 def cosine_similarity_map(x: Tensor, prototypes: Tensor,
                           eps: float = 1e-8) -> Tensor:
     """Cosine similarity of every latent patch to every prototype.
@@ -119,11 +153,13 @@ def cosine_similarity_map(x: Tensor, prototypes: Tensor,
     return torch.einsum('bdhw,pd->bphw', xn, pn)
 
 
+@float32_distance
 def log_similarity(d: Tensor, eps: float = 1e-4) -> Tensor:
     """ProtoPNet's similarity ``log((d + 1) / (d + eps))`` of a distance."""
     return torch.log((d + 1) / (d + eps))
 
 
+@float32_distance
 def snr_distance(a: Tensor, b: Tensor, eps: float = 1e-12) -> Tensor:
     """Signal-to-noise-ratio distance of DSML (Yuan et al., CVPR 2019).
 
