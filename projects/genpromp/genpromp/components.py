@@ -1,4 +1,5 @@
-"""Stable Diffusion parts for GenPromp: from a local folder or tiny configs.
+"""Stable Diffusion parts from a local folder or tiny configs (shared by the
+GenPromp and ForgetMe projects), and the denoising loss target.
 
 Public signature (stable)::
 
@@ -23,7 +24,7 @@ import torch
 from mmfg.utils.errors import ConfigError
 from .text import build_tiny_clip_tokenizer
 
-__all__ = ['build_sd_components', 'SD_SUBFOLDERS']
+__all__ = ['build_sd_components', 'denoising_target', 'SD_SUBFOLDERS']
 
 SD_SUBFOLDERS = ('tokenizer', 'text_encoder', 'vae', 'unet', 'scheduler')
 
@@ -35,8 +36,9 @@ def _from_folder(path: str) -> Dict[str, object]:
     missing = [s for s in SD_SUBFOLDERS if not osp.isdir(osp.join(path, s))]
     if not osp.isdir(path) or missing:
         raise ConfigError(
-            f'GenPromp: pretrained_model_path "{path}" is not a Stable '
-            f'Diffusion folder (missing {missing or list(SD_SUBFOLDERS)}). '
+            f'Stable Diffusion loader: pretrained_model_path "{path}" is '
+            f'not a Stable Diffusion folder (missing '
+            f'{missing or list(SD_SUBFOLDERS)}). '
             'Download CompVis/stable-diffusion-v1-4 (diffusers layout) once, '
             'e.g. `huggingface-cli download CompVis/stable-diffusion-v1-4 '
             '--local-dir <dir>`, and set model.pretrained_model_path=<dir>.')
@@ -61,9 +63,9 @@ def _from_configs(components: dict,
     for key in ('unet', 'vae', 'text_encoder'):
         if key not in components:
             raise ConfigError(
-                f'GenPromp: model.components has no "{key}"; give the '
-                'keyword arguments of the randomly initialised model or '
-                'set model.pretrained_model_path.')
+                f'Stable Diffusion loader: model.components has no '
+                f'"{key}"; give the keyword arguments of the randomly '
+                'initialised model or set model.pretrained_model_path.')
     tok_cfg = dict(components.get('tokenizer', {}))
     words = list(tok_cfg.pop('words', [])) + list(extra_words)
     tokenizer = build_tiny_clip_tokenizer(words, **tok_cfg)
@@ -75,7 +77,7 @@ def _from_configs(components: dict,
     te_cfg.setdefault('pad_token_id', tokenizer.pad_token_id)
     if te_cfg['vocab_size'] < len(tokenizer):
         raise ConfigError(
-            f'GenPromp: components.text_encoder.vocab_size '
+            f'Stable Diffusion loader: components.text_encoder.vocab_size '
             f'{te_cfg["vocab_size"]} < the tokenizer\'s {len(tokenizer)} '
             'tokens; drop the key to size it automatically.')
     unet_cfg = dict(components['unet'])
@@ -120,9 +122,30 @@ def build_sd_components(pretrained_model_path: Optional[str] = None,
         parts = _from_configs(components, extra_words)
     else:
         raise ConfigError(
-            'GenPromp: set model.pretrained_model_path (a local Stable '
-            'Diffusion v1-4 folder) or model.components (tiny configs).')
+            'Stable Diffusion loader: set model.pretrained_model_path (a '
+            'local Stable Diffusion v1-4 folder) or model.components '
+            '(tiny configs).')
     with torch.no_grad():
         for key in ('text_encoder', 'vae', 'unet'):
             parts[key].requires_grad_(False)
     return parts
+
+
+def denoising_target(scheduler, latents: torch.Tensor, noise: torch.Tensor,
+                     t: torch.Tensor) -> torch.Tensor:
+    """What the UNet regresses for ``scheduler.add_noise(latents, noise,
+    t)``: the noise (epsilon prediction) or the velocity
+    (``prediction_type='v_prediction'``).
+
+    Args:
+        scheduler: a diffusers noise scheduler.
+        latents (Tensor): ``(B, 4, h, w)`` clean latents.
+        noise (Tensor): ``(B, 4, h, w)``.
+        t (Tensor): ``(B,)`` timesteps.
+
+    Returns:
+        Tensor: ``(B, 4, h, w)``.
+    """
+    if scheduler.config.prediction_type == 'v_prediction':
+        return scheduler.get_velocity(latents, noise, t)
+    return noise

@@ -43,7 +43,7 @@ from mmfg.models.classifiers.cam_localizer import centre_map
 from mmfg.registry import MODELS
 from mmfg.utils.errors import ConfigError
 from .attention import AttentionStore, aggregate_maps, install_capture
-from .components import build_sd_components
+from .components import build_sd_components, denoising_target
 from .text import (CAPTION_TEMPLATES, PromptTokenEmbedding, encode_templates,
                    meta_words_from_names, read_class_names)
 
@@ -366,10 +366,7 @@ class GenPromp(BaseModel):
             r = self.train_combine_ratio
             cond = r * emb[:b] + (1 - r) * emb[b:]
         pred = self.unet(noisy, t, encoder_hidden_states=cond).sample
-        if self.scheduler.config.prediction_type == 'v_prediction':
-            target = self.scheduler.get_velocity(latents, noise, t)
-        else:
-            target = noise
+        target = denoising_target(self.scheduler, latents, noise, t)
         return dict(loss=F.mse_loss(pred.float(), target.float()))
 
     @torch.no_grad()
