@@ -190,7 +190,8 @@ class SynthBirds(CUB):
         gen_cfg (dict, optional): arguments of ``generate_synthbirds``
             (``num_classes``, ``images_per_class``, ``image_size``, ``seed``,
             ``difficulty``, ``train_fraction``, ``with_masks``,
-            ``with_meta``); missing keys
+            ``with_meta``, ``with_overhead``: also paired overhead views
+            for :class:`~mmfg.datasets.SynthBirdsCrossView`); missing keys
             take the generator's defaults. ``progress=True`` shows a progress
             bar while generating (off by default: under DDP every rank would
             draw one); it is not part of the stored config.

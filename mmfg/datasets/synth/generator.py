@@ -19,6 +19,9 @@ Layout written into ``out_dir``::
     segmentations/<NNN.Class_Name>/<Class_Name>_<id>.png   (with_masks)
     image_meta.txt                  <id> <lat> <lon> <YYYY-MM-DD> <hour>
                                     (with_meta; ``None`` where missing)
+    overhead/<NNN.Class_Name>/<Class_Name>_<id>.jpg    (with_overhead)
+    cross_view.txt                  (with_overhead) the cross-view index
+                                    read by ``CrossViewDataset``
     README.txt                      what this is, generator version, args
     synthbirds.json                 the generation arguments (``gen_cfg``)
 
@@ -44,6 +47,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from .overhead import render_overhead
 from .render import attributes_from_code, render_bird, sample_scene
 from .spec import (CERTAINTY_NAMES, PART_ATTRIBUTES, PART_NAMES,
                    attribute_vocabulary, class_codes, class_name,
@@ -52,7 +56,8 @@ from .spec import (CERTAINTY_NAMES, PART_ATTRIBUTES, PART_NAMES,
 __all__ = [
     'generate_synthbirds', 'GENERATOR_VERSION', 'CONFIG_FILE', 'META_FILE',
     'synthbirds_gen_cfg', 'read_synthbirds_config', 'sample_meta',
-    'class_meta_centre', 'format_meta_line'
+    'class_meta_centre', 'format_meta_line', 'true_location',
+    'CROSS_VIEW_FILE'
 ]
 
 #: Bumped whenever the same arguments would produce different files.
@@ -68,6 +73,9 @@ _JPEG_PARAMS = [
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 6]
 #: Per-image meta file written with ``with_meta``.
 META_FILE = 'image_meta.txt'
+#: Cross-view index written with ``with_overhead`` (format: see
+#: :class:`mmfg.datasets.CrossViewDataset`).
+CROSS_VIEW_FILE = 'cross_view.txt'
 #: Spread of the meta around the class centre: latitude/longitude (degrees)
 #: and month; share of images whose location / date is missing.
 META_LATLON_STD = 12.0
@@ -84,6 +92,29 @@ def class_meta_centre(seed: int, c: int) -> Tuple[float, float, float]:
     rng = np.random.default_rng([seed, 2, c])
     return (float(rng.uniform(-60, 60)), float(rng.uniform(-180, 180)),
             float(rng.uniform(1, 13)))
+
+
+def _draw_meta(seed: int, img_id: int, c: int) -> tuple:
+    """The meta of one image before missing values are removed."""
+    lat0, lon0, month0 = class_meta_centre(seed, c)
+    rng = np.random.default_rng([seed, img_id, 2])
+    d_lat, d_lon, d_month, day, hour, miss_loc, miss_date = (
+        rng.normal(0, META_LATLON_STD), rng.normal(0, META_LATLON_STD),
+        rng.normal(0, META_MONTH_STD), rng.integers(1, 29),
+        rng.uniform(0, 24), rng.random(), rng.random())
+    lat = float(np.clip(lat0 + d_lat, -89, 89))
+    lon = float((lon0 + d_lon + 180) % 360 - 180)
+    month = int(np.floor(month0 - 1 + d_month)) % 12 + 1
+    date = f'2020-{month:02d}-{int(day):02d}'
+    return lat, lon, date, hour, miss_loc, miss_date
+
+
+def true_location(seed: int, img_id: int, c: int) -> Tuple[float, float]:
+    """Where image ``img_id`` of class ``c`` was taken, even when
+    :func:`sample_meta` reports its location missing (the overhead view is
+    drawn there)."""
+    lat, lon = _draw_meta(seed, img_id, c)[:2]
+    return lat, lon
 
 
 def sample_meta(seed: int, img_id: int,
@@ -103,16 +134,7 @@ def sample_meta(seed: int, img_id: int,
         tuple: ``(latitude, longitude, 'YYYY-MM-DD', hour)``, None where
         missing.
     """
-    lat0, lon0, month0 = class_meta_centre(seed, c)
-    rng = np.random.default_rng([seed, img_id, 2])
-    d_lat, d_lon, d_month, day, hour, miss_loc, miss_date = (
-        rng.normal(0, META_LATLON_STD), rng.normal(0, META_LATLON_STD),
-        rng.normal(0, META_MONTH_STD), rng.integers(1, 29),
-        rng.uniform(0, 24), rng.random(), rng.random())
-    lat = float(np.clip(lat0 + d_lat, -89, 89))
-    lon = float((lon0 + d_lon + 180) % 360 - 180)
-    month = int(np.floor(month0 - 1 + d_month)) % 12 + 1
-    date = f'2020-{month:02d}-{int(day):02d}'
+    lat, lon, date, hour, miss_loc, miss_date = _draw_meta(seed, img_id, c)
     if miss_loc < META_MISSING:
         lat = lon = None
     if miss_date < META_MISSING:
@@ -137,12 +159,13 @@ def synthbirds_gen_cfg(num_classes: int = 10,
                        difficulty: str = 'easy',
                        train_fraction: float = 0.5,
                        with_masks: bool = True,
-                       with_meta: bool = False) -> Dict[str, Any]:
+                       with_meta: bool = False,
+                       with_overhead: bool = False) -> Dict[str, Any]:
     """The arguments that decide the generated files, normalised for JSON.
 
     ``progress`` is deliberately absent: it does not change the data.
-    ``with_meta`` appears only when True, so folders generated before it
-    existed keep the same ``gen_cfg``.
+    ``with_meta`` and ``with_overhead`` appear only when True, so folders
+    generated before they existed keep the same ``gen_cfg``.
 
     Args:
         num_classes (int): see :func:`generate_synthbirds`.
@@ -153,6 +176,7 @@ def synthbirds_gen_cfg(num_classes: int = 10,
         train_fraction (float): see :func:`generate_synthbirds`.
         with_masks (bool): see :func:`generate_synthbirds`.
         with_meta (bool): see :func:`generate_synthbirds`.
+        with_overhead (bool): see :func:`generate_synthbirds`.
 
     Returns:
         dict: ``{argument: value}`` as stored under ``'gen_cfg'`` in
@@ -168,6 +192,8 @@ def synthbirds_gen_cfg(num_classes: int = 10,
         with_masks=bool(with_masks))
     if with_meta:
         cfg['with_meta'] = True
+    if with_overhead:
+        cfg['with_overhead'] = True
     return cfg
 
 
@@ -332,7 +358,8 @@ def generate_synthbirds(out_dir: str,
                         train_fraction: float = 0.5,
                         with_masks: bool = True,
                         with_meta: bool = False,
-                        progress: bool = True) -> str:
+                        progress: bool = True,
+                        with_overhead: bool = False) -> str:
     """Generate SynthBirds into ``out_dir`` in the CUB-200-2011 layout.
 
     The files are written to a temporary sibling folder and moved into
@@ -361,6 +388,13 @@ def generate_synthbirds(out_dir: str,
             :func:`sample_meta`). The images do not change. Defaults to
             False.
         progress (bool): show a progress bar. Defaults to True.
+        with_overhead (bool): also write a paired "overhead" view per image
+            (``overhead/``, a habitat texture drawn at the true observation
+            location by :func:`~mmfg.datasets.synth.overhead.
+            render_overhead`) and ``cross_view.txt``, the index read by
+            :class:`~mmfg.datasets.CrossViewDataset` (meta as in
+            ``image_meta.txt``, split from ``train_test_split.txt``). The
+            other files do not change. Defaults to False.
 
     Returns:
         str: ``out_dir``.
@@ -375,7 +409,7 @@ def generate_synthbirds(out_dir: str,
                 train_fraction)
     args = synthbirds_gen_cfg(num_classes, images_per_class, image_size, seed,
                               difficulty, train_fraction, with_masks,
-                              with_meta)
+                              with_meta, with_overhead)
     out_dir = str(out_dir)
     abs_out = osp.abspath(osp.expanduser(out_dir))
     _check_out_dir(abs_out)
@@ -390,6 +424,32 @@ def generate_synthbirds(out_dir: str,
         if osp.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def _write_overhead(root: str, seed: int, img_id: int, c: int, size: int,
+                    rel: str) -> None:
+    """Render and write the overhead view of one image."""
+    lat, lon = true_location(seed, img_id, c)
+    tile = render_overhead(lat, lon, size,
+                           np.random.default_rng([seed, img_id, 3]))
+    ok, jpg = cv2.imencode('.jpg', tile, _JPEG_PARAMS)
+    if not ok:
+        raise RuntimeError(f'cv2 failed to encode overhead {img_id} as JPEG.')
+    _write_bytes(osp.join(root, 'overhead', rel), jpg)
+
+
+def _cross_view_lines(images_txt: List[str], seed: int, per_class: int,
+                      is_train: np.ndarray) -> Iterable[str]:
+    """``cross_view.txt``: ``<id> <ground> <overhead> <lat> <lon> <date>
+    <class id> <split>`` per image (see ``CrossViewDataset``)."""
+    for k, line in enumerate(images_txt):
+        rel = line.split(' ', 1)[1]
+        c = k // per_class
+        lat, lon, date, _ = sample_meta(seed, k + 1, c)
+        meta = format_meta_line(k + 1, lat, lon, date, None).split()[1:4]
+        split = 'train' if is_train[k] else 'test'
+        yield (f'{k + 1} images/{rel} overhead/{rel} {" ".join(meta)} '
+               f'{c + 1} {split}')
 
 
 def _generate_into(root: str, args: Dict[str, Any], progress: bool) -> None:
@@ -414,6 +474,8 @@ def _generate_into(root: str, args: Dict[str, Any], progress: bool) -> None:
     attr_names = [name for name, _, _ in vocab]
 
     image_dirs = ['images'] + (['segmentations'] if args['with_masks'] else [])
+    if args.get('with_overhead', False):
+        image_dirs.append('overhead')
     for sub in ['parts', 'attributes'] + image_dirs:
         os.makedirs(osp.join(root, sub))
     for sub, name in itertools.product(image_dirs, names):
@@ -445,6 +507,9 @@ def _generate_into(root: str, args: Dict[str, Any], progress: bool) -> None:
                     f'cv2 failed to encode mask {img_id} as PNG.')
             _write_bytes(
                 osp.join(root, 'segmentations', names[c], stem + '.png'), png)
+
+        if args.get('with_overhead', False):
+            _write_overhead(root, seed, img_id, c, size, rel)
 
         images_txt.append(f'{img_id} {rel}')
         labels_txt.append(f'{img_id} {c + 1}')
@@ -494,6 +559,10 @@ def _generate_into(root: str, args: Dict[str, Any], progress: bool) -> None:
             osp.join(root, META_FILE),
             (format_meta_line(k + 1, *sample_meta(seed, k + 1, k // per_class))
              for k in range(n_images)))
+    if args.get('with_overhead', False):
+        _write_lines(
+            osp.join(root, CROSS_VIEW_FILE),
+            _cross_view_lines(images_txt, seed, per_class, is_train))
     n_train = int(is_train.sum())
     _write_lines(
         osp.join(root, 'README.txt'),

@@ -24,8 +24,12 @@ __all__ = [
 ]
 
 
-def encode_spatiotemporal(meta_info: Optional[dict]) -> Dict[str, np.ndarray]:
-    """Encode date/hour and location (MetaFormer's encoding).
+def encode_spatiotemporal(meta_info: Optional[dict],
+                          encoding: str = 'metaformer'
+                          ) -> Dict[str, np.ndarray]:
+    """Encode date/hour and location (MetaFormer's or BirdSAT's encoding).
+
+    ``encoding='metaformer'`` (default):
 
     - ``time`` (4,): ``[sin, cos](2π·month/12)`` then
       ``[sin, cos](2π·hour/24)``; each pair is zeros when its value is
@@ -34,18 +38,33 @@ def encode_spatiotemporal(meta_info: Optional[dict]) -> Dict[str, np.ndarray]:
       ``[cos φ cos λ, cos φ sin λ, sin φ]`` (φ latitude, λ longitude, in
       degrees in the input); zeros when either is missing.
 
+    ``encoding='birdsat'`` (BirdSAT, Sastry et al. 2024):
+
+    - ``time`` (4,): ``[sin, cos](2π·month/12)`` then
+      ``[sin, cos](2π·day/31)``; zeros without a date.
+    - ``location`` (4,): ``[sin, cos](π·φ/90)`` then
+      ``[sin, cos](π·λ/180)``; zeros when either is missing.
+
     Args:
         meta_info (dict, optional): ``latitude``, ``longitude`` (float or
             None), ``date`` (``'YYYY-MM-DD'`` or None), ``hour`` (float or
             None), as the iNaturalist and SynthBirds datasets give it.
+        encoding (str): ``'metaformer'`` or ``'birdsat'``.
 
     Returns:
-        dict[str, np.ndarray]: float32 ``time`` (4,) and ``location`` (3,).
+        dict[str, np.ndarray]: float32 ``time`` (4,) and ``location`` (3,)
+        (``(4,)`` with ``'birdsat'``).
 
     Raises:
-        ValueError: a date that is not ``'YYYY-MM-DD'``.
+        ValueError: a date that is not ``'YYYY-MM-DD'``, or an unknown
+            ``encoding``.
     """
+    if encoding not in ('metaformer', 'birdsat'):
+        raise ValueError('encode_spatiotemporal: encoding must be '
+                         f'"metaformer" or "birdsat", got {encoding!r}.')
     info = meta_info or {}
+    if encoding == 'birdsat':
+        return _encode_birdsat(info)
     time = np.zeros(4, np.float32)
     date = info.get('date')
     if date is not None:
@@ -66,6 +85,25 @@ def encode_spatiotemporal(meta_info: Optional[dict]) -> Dict[str, np.ndarray]:
         phi, lam = math.radians(float(lat)), math.radians(float(lon))
         location[:] = (math.cos(phi) * math.cos(lam),
                        math.cos(phi) * math.sin(lam), math.sin(phi))
+    return dict(time=time, location=location)
+
+
+def _encode_birdsat(info: dict) -> Dict[str, np.ndarray]:
+    time = np.zeros(4, np.float32)
+    date = info.get('date')
+    if date is not None:
+        try:
+            day = datetime.date.fromisoformat(str(date)[:10])
+        except ValueError:
+            raise ValueError(f'SpatioTemporalMeta: date {date!r} is not '
+                             "'YYYY-MM-DD'; use None for unknown dates.")
+        a, b = 2 * math.pi * day.month / 12, 2 * math.pi * day.day / 31
+        time[:] = (math.sin(a), math.cos(a), math.sin(b), math.cos(b))
+    location = np.zeros(4, np.float32)
+    lat, lon = info.get('latitude'), info.get('longitude')
+    if lat is not None and lon is not None:
+        a, b = math.pi * float(lat) / 90, math.pi * float(lon) / 180
+        location[:] = (math.sin(a), math.cos(a), math.sin(b), math.cos(b))
     return dict(time=time, location=location)
 
 
@@ -95,17 +133,25 @@ class SpatioTemporalMeta(BaseTransform):
         time_key (str): name of the time vector. Defaults to 'time'.
         location_key (str): name of the location vector. Defaults to
             'location'.
+        encoding (str): ``'metaformer'`` (location (3,)) or ``'birdsat'``
+            (location (4,)); see :func:`encode_spatiotemporal`. Defaults
+            to 'metaformer'.
     """
 
     def __init__(self,
                  time_key: str = 'time',
-                 location_key: str = 'location') -> None:
+                 location_key: str = 'location',
+                 encoding: str = 'metaformer') -> None:
+        if encoding not in ('metaformer', 'birdsat'):
+            raise ConfigError('SpatioTemporalMeta: encoding must be '
+                              f'"metaformer" or "birdsat", got {encoding!r}.')
         self.time_key = time_key
         self.location_key = location_key
+        self.encoding = encoding
 
     def transform(self, results: dict) -> dict:
         """Add the encoded vectors to ``results['meta']``."""
-        enc = encode_spatiotemporal(results.get('meta_info'))
+        enc = encode_spatiotemporal(results.get('meta_info'), self.encoding)
         return _add_meta(results, {
             self.time_key: enc['time'],
             self.location_key: enc['location']
@@ -113,7 +159,8 @@ class SpatioTemporalMeta(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(time_key={self.time_key!r}, '
-                f'location_key={self.location_key!r})')
+                f'location_key={self.location_key!r}, '
+                f'encoding={self.encoding!r})')
 
 
 def load_text_embedding(path: str) -> np.ndarray:

@@ -1,0 +1,50 @@
+# BirdSAT CVM-MAE pre-training on Cross-View iNat-2021 birds (paper setup):
+# one joint ViT-B encoder over the visible tokens of the ground photo
+# (patch 32 at 384 px) and the satellite tile (patch 16 at 224 px), each
+# masked at 0.75; a decoder per view reconstructs it and a pair-matching
+# head (BCE) tells true from shuffled pairs. Meta as CVE-MAE.
+_base_ = ['./cvemae_vit-b-p32_cv-inat21.py']
+
+model = dict(
+    _delete_=True,
+    type='CVMMAE',
+    backbone=dict(
+        type='CVMMAEViT',
+        arch='b',
+        img_size=384,
+        patch_size=32,
+        sat_img_size=224,
+        sat_patch_size=16,
+        mask_ratio=0.75,
+        out_type='cls_token',
+        meta_dims=dict(location=4, time=4),
+        meta_drop_prob=0.25),
+    neck=dict(
+        type='MAEPretrainDecoder',
+        num_patches=144,
+        patch_size=32,
+        embed_dim=768,
+        decoder_embed_dim=512,
+        decoder_depth=8,
+        decoder_num_heads=16),
+    head=dict(
+        type='MAEPretrainHead',
+        norm_pix=True,
+        patch_size=32,
+        loss=dict(type='PixelReconstructionLoss', criterion='L2')),
+    sat_neck=dict(
+        type='MAEPretrainDecoder',
+        num_patches=196,
+        patch_size=16,
+        embed_dim=768,
+        decoder_embed_dim=512,
+        decoder_depth=8,
+        decoder_num_heads=16),
+    sat_head=dict(
+        type='MAEPretrainHead',
+        norm_pix=True,
+        patch_size=16,
+        loss=dict(type='PixelReconstructionLoss', criterion='L2')),
+    match_weight=1.0,
+    neg_ratio=0.5,
+)

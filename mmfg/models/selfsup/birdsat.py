@@ -1,0 +1,589 @@
+"""BirdSAT: cross-view contrastive masked autoencoders (Sastry et al. 2024).
+
+Two pre-training algorithms over paired ground-level bird photos and
+overhead (satellite) tiles, built from MMPretrain's MAE pieces
+(:class:`~mmpretrain.models.selfsup.MAEViT`, ``MAEPretrainDecoder``,
+``MAEPretrainHead`` with ``PixelReconstructionLoss``):
+
+- :class:`CVEMAE` (cross-view embedding MAE): a ground MAE
+  (:class:`BirdSATViT` + decoder + pixel head) and a satellite ViT; the
+  class tokens of both views are pulled together by a symmetric InfoNCE
+  (:class:`~mmfg.models.losses.InfoNCELoss`).
+  ``loss = rec_ground + 0.3 · InfoNCE``.
+- :class:`CVMMAE` (cross-view masked MAE): one joint encoder
+  (:class:`CVMMAEViT`) over the visible tokens of both views (each masked
+  at 0.75), a decoder per view reconstructing it, and a pair-matching
+  head (BCE on the joint class token: does this satellite tile belong to
+  this photo?). ``loss = rec_ground + rec_sat + BCE``.
+
+Meta (optional, both): location and date encodings (4-d each, see
+``SpatioTemporalMeta(encoding='birdsat')``) go through one ``Linear(4→D)``
+each and are added to the class embedding (:class:`MetaEmbedding`), with
+whole-batch meta dropout (p = 0.25 in the paper).
+
+Inputs: ``inputs = [ground (B, 3, Hg, Wg), satellite (B, 3, Hs, Ws)]`` (the
+data pipeline's ``CollectViews``), ``data_samples[i].meta`` a dict of
+``location`` / ``time`` tensors. ``mode='predict'`` sets
+``ground_embedding`` and ``overhead_embedding`` on the data samples for
+:class:`~mmfg.evaluation.CrossViewRetrievalMetric`; ``mode='tensor'``
+returns the ground encoder's features (a single tensor input is read as
+ground images, so a classification dataset works for probing).
+
+Fine-tuning: the ground encoder's state dict has exactly the keys of
+MMPretrain's ``VisionTransformer`` (plus ``meta_embed.*`` and, for CVM-MAE,
+``sat_patch_embed.*`` / ``view_embed``, which a classifier ignores), so a
+classifier loads it with ``init_cfg=dict(type='Pretrained',
+checkpoint=..., prefix='backbone.')`` (see ``configs/birdsat/README.md``).
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn.bricks.transformer import PatchEmbed
+from mmengine.model import BaseModule
+from mmpretrain.models.selfsup import BaseSelfSupervisor, MAEViT
+from mmpretrain.models.utils import (build_2d_sincos_position_embedding,
+                                     resize_pos_embed)
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from mmfg.registry import MODELS
+from mmfg.utils.errors import ConfigError
+
+__all__ = [
+    'MetaEmbedding', 'BirdSATViT', 'CVMMAEViT', 'CVEMAE', 'CVMMAE',
+    'pair_matching_batch', 'gather_meta'
+]
+
+Inputs = Union[Tensor, Sequence[Tensor]]
+
+
+def gather_meta(data_samples: Optional[Sequence[DataSample]],
+                keys: Sequence[str],
+                device: torch.device) -> Optional[Dict[str, Tensor]]:
+    """Stack ``data_samples[i].meta[key]`` into ``(B, d)`` tensors.
+
+    Args:
+        data_samples (Sequence[DataSample], optional): the batch.
+        keys (Sequence[str]): meta names needed.
+        device (torch.device): target device.
+
+    Returns:
+        dict[str, Tensor] | None: None when there are no samples or they
+        carry no ``meta`` (the model then runs without meta).
+
+    Raises:
+        KeyError: some samples have meta but not ``key`` (names the fix).
+    """
+    if not data_samples or not keys or 'meta' not in data_samples[0]:
+        return None
+    out = {}
+    for key in keys:
+        try:
+            rows = [ds.meta[key] for ds in data_samples]
+        except KeyError:
+            raise KeyError(
+                f'BirdSAT: the data samples have no meta "{key}" (they have '
+                f'{sorted(data_samples[0].meta)}). Add '
+                "SpatioTemporalMeta(encoding='birdsat') to the pipeline or "
+                'set meta_dims of the backbone to the keys you have.'
+            ) from None
+        out[key] = torch.stack([torch.as_tensor(r) for r in rows]).to(
+            device=device, dtype=torch.float32, non_blocking=True)
+    return out
+
+
+class MetaEmbedding(BaseModule):
+    """Linear embeddings of meta vectors added to the class token.
+
+    ``embed(meta) = Σ_k Linear_k(meta[k])`` (one ``Linear(d_k → D)`` per
+    meta key, BirdSAT: ``location`` and ``time``, 4-d each). In training,
+    the whole batch's meta is dropped with probability ``drop_prob`` (one
+    draw per batch from torch's default CPU generator: no device sync,
+    reproducible under ``torch.manual_seed``).
+
+    Args:
+        embed_dims (int): D.
+        meta_dims (dict[str, int]): input size of each meta key.
+        drop_prob (float): whole-batch meta dropout. Defaults to 0.25.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 meta_dims: Dict[str, int],
+                 drop_prob: float = 0.25) -> None:
+        super().__init__()
+        if not 0.0 <= drop_prob <= 1.0:
+            raise ConfigError('MetaEmbedding: drop_prob must be in [0, 1], '
+                              f'got {drop_prob}.')
+        self.meta_dims = dict(meta_dims)
+        self.drop_prob = float(drop_prob)
+        self.proj = nn.ModuleDict(
+            {k: nn.Linear(d, embed_dims)
+             for k, d in self.meta_dims.items()})
+
+    def drop_batch(self) -> bool:
+        """Draw whether this (training) batch loses its meta."""
+        if not self.training or self.drop_prob == 0.0:
+            return False
+        return bool(torch.rand(()) < self.drop_prob)
+
+    def forward(self, meta: Optional[Dict[str, Tensor]]) -> Optional[Tensor]:
+        """Args: meta (dict[str, Tensor], optional): ``(B, d_k)`` per key.
+
+        Returns:
+            Tensor | None: ``(B, D)`` to add to the class token, or None
+            (no meta, or dropped).
+        """
+        if meta is None or self.drop_batch():
+            return None
+        out = None
+        for key, proj in self.proj.items():
+            if key not in meta:
+                raise KeyError(f'MetaEmbedding: meta "{key}" is missing '
+                               f'(got {sorted(meta)}).')
+            y = proj(meta[key])
+            out = y if out is None else out + y
+        return out
+
+
+@MODELS.register_module()
+class BirdSATViT(MAEViT):
+    """MAE ViT whose class token can carry location/date embeddings.
+
+    Same arguments, state dict and masked forward as MMPretrain's
+    :class:`~mmpretrain.models.selfsup.MAEViT` (so its checkpoints load
+    into ``VisionTransformer``), plus a :class:`MetaEmbedding`.
+
+    Args:
+        meta_dims (dict[str, int], optional): meta keys and sizes, e.g.
+            ``dict(location=4, time=4)``; None: no meta. Defaults to None.
+        meta_drop_prob (float): whole-batch meta dropout. Defaults to 0.25.
+        **kwargs: :class:`MAEViT` arguments (``arch``, ``img_size``,
+            ``patch_size``, ``mask_ratio``, ``out_type``...).
+    """
+
+    def __init__(self,
+                 meta_dims: Optional[Dict[str, int]] = None,
+                 meta_drop_prob: float = 0.25,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.meta_embed = MetaEmbedding(
+            self.embed_dims, meta_dims,
+            meta_drop_prob) if meta_dims else None
+
+    @property
+    def meta_keys(self) -> Tuple[str, ...]:
+        """Meta names the encoder reads (empty without meta)."""
+        return tuple(self.meta_embed.meta_dims) if self.meta_embed else ()
+
+    def class_token(self, batch: int,
+                    meta: Optional[Dict[str, Tensor]]) -> Tensor:
+        """Class token with its position and (maybe) meta: ``(B, 1, D)``."""
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
+        extra = self.meta_embed(meta) if self.meta_embed is not None else None
+        return cls if extra is None else cls + extra.unsqueeze(1)
+
+    def embed_patches(self, x: Tensor) -> Tensor:
+        """Patch tokens plus (resized if needed) positions: ``(B, L, D)``."""
+        x, hw = self.patch_embed(x)
+        pos = resize_pos_embed(
+            self.pos_embed,
+            self.patch_resolution,
+            hw,
+            mode=self.interpolate_mode,
+            num_extra_tokens=1)
+        return x + pos[:, 1:]
+
+    def encode(self, tokens: Tensor, cls: Tensor) -> Tensor:
+        """Run ``[cls, tokens]`` through the layers and the final norm."""
+        x = torch.cat([cls, tokens], dim=1)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm1(x) if self.final_norm else x
+
+    def forward(self,
+                x: Tensor,
+                mask: Optional[bool] = True,
+                meta: Optional[Dict[str, Tensor]] = None):
+        """Masked (pre-training) or full (feature) forward.
+
+        Args:
+            x (Tensor): ``(B, 3, H, W)`` images.
+            mask (bool, optional): True: mask ``mask_ratio`` of the patches
+                and return ``(latent (B, 1 + L_keep, D), mask (B, L),
+                ids_restore (B, L))`` as ``MAEViT``; None/False: encode every
+                patch and return a 1-tuple formatted by ``out_type``.
+            meta (dict[str, Tensor], optional): ``(B, d_k)`` meta.
+
+        Returns:
+            tuple: see ``mask``.
+        """
+        tokens = self.embed_patches(x)
+        cls = self.class_token(x.shape[0], meta)
+        if mask:
+            tokens, mask_, ids_restore = self.random_masking(
+                tokens, self.mask_ratio)
+            return self.encode(tokens, cls), mask_, ids_restore
+        h, w = x.shape[-2] // self.patch_embed.projection.stride[0], \
+            x.shape[-1] // self.patch_embed.projection.stride[1]
+        return (self._format_output(self.encode(tokens, cls), (h, w)), )
+
+
+@MODELS.register_module()
+class CVMMAEViT(BirdSATViT):
+    """Joint encoder of CVM-MAE over ground and satellite tokens.
+
+    The ground view uses the inherited patch embedding / fixed sin-cos
+    positions (its keys stay ``VisionTransformer``'s); the satellite view
+    has its own patch embedding (``sat_patch_size`` at ``sat_img_size``)
+    and fixed sin-cos positions. A learnable view embedding (2, D) tells the
+    views apart. Each view is masked independently at ``mask_ratio``; one
+    class token (with meta) leads the joint sequence
+    ``[cls, ground_visible, sat_visible]``.
+
+    Args:
+        sat_img_size (int): satellite image side. Defaults to 224.
+        sat_patch_size (int): satellite patch size. Defaults to 16.
+        **kwargs: :class:`BirdSATViT` arguments (ground ``img_size``,
+            ``patch_size``, ``mask_ratio`` 0.75, ``meta_dims``...).
+    """
+
+    def __init__(self,
+                 sat_img_size: int = 224,
+                 sat_patch_size: int = 16,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sat_patch_embed = PatchEmbed(
+            in_channels=3,
+            input_size=sat_img_size,
+            embed_dims=self.embed_dims,
+            conv_type='Conv2d',
+            kernel_size=sat_patch_size,
+            stride=sat_patch_size)
+        self.sat_patch_resolution = self.sat_patch_embed.init_out_size
+        self.sat_num_patches = (self.sat_patch_resolution[0] *
+                                self.sat_patch_resolution[1])
+        self.register_buffer(
+            'sat_pos_embed',
+            build_2d_sincos_position_embedding(
+                self.sat_patch_resolution, self.embed_dims,
+                cls_token=False).float(),
+            persistent=False)
+        self.view_embed = nn.Parameter(torch.zeros(2, self.embed_dims))
+
+    def init_weights(self) -> None:
+        """MAE initialisation of both patch embeddings and the view
+        embedding."""
+        super().init_weights()
+        w = self.sat_patch_embed.projection.weight.data
+        nn.init.xavier_uniform_(w.view([w.shape[0], -1]))
+        nn.init.normal_(self.view_embed, std=.02)
+
+    def embed_sat(self, x: Tensor) -> Tensor:
+        """Satellite patch tokens with positions: ``(B, L_s, D)``."""
+        x, hw = self.sat_patch_embed(x)
+        if tuple(hw) != tuple(self.sat_patch_resolution):
+            raise ValueError(
+                f'CVMMAEViT: satellite images give {tuple(hw)} patches, the '
+                f'model expects {tuple(self.sat_patch_resolution)}; resize '
+                'them to sat_img_size.')
+        return x + self.sat_pos_embed + self.view_embed[1]
+
+    def forward(self,
+                ground: Optional[Tensor],
+                sat: Optional[Tensor] = None,
+                mask: Optional[bool] = True,
+                meta: Optional[Dict[str, Tensor]] = None):
+        """Joint masked forward, or a full forward of one or both views.
+
+        Args:
+            ground (Tensor, optional): ``(B, 3, Hg, Wg)``.
+            sat (Tensor, optional): ``(B, 3, Hs, Ws)``.
+            mask (bool, optional): True (both views needed): return
+                ``(latent (B, 1 + Kg + Ks, D), (mask_g (B, Lg), ids_g),
+                (mask_s (B, Ls), ids_s))`` with ``Kg``/``Ks`` the visible
+                tokens of each view. None/False: encode all given tokens
+                and return the 1-tuple ``(cls (B, D),)`` (any
+                ``out_type``: the joint class token).
+            meta (dict[str, Tensor], optional): ``(B, d_k)`` meta.
+
+        Returns:
+            tuple: see ``mask``.
+        """
+        if ground is None and sat is None:
+            raise ValueError('CVMMAEViT: give ground and/or sat images.')
+        views = []
+        if ground is not None:
+            views.append(self.embed_patches(ground) + self.view_embed[0])
+        if sat is not None:
+            views.append(self.embed_sat(sat))
+        batch = views[0].shape[0]
+        cls = self.class_token(batch, meta)
+        if not mask:
+            return (self.encode(torch.cat(views, 1), cls)[:, 0], )
+        if len(views) != 2:
+            raise ValueError('CVMMAEViT: the masked forward needs both '
+                             'views.')
+        g, mask_g, ids_g = self.random_masking(views[0], self.mask_ratio)
+        s, mask_s, ids_s = self.random_masking(views[1], self.mask_ratio)
+        latent = self.encode(torch.cat([g, s], dim=1), cls)
+        return latent, (mask_g, ids_g), (mask_s, ids_s)
+
+
+def pair_matching_batch(batch_size: int,
+                        neg_ratio: float = 0.5,
+                        device: Union[str, torch.device] = 'cpu',
+                        generator: Optional[torch.Generator] = None
+                        ) -> Tuple[Tensor, Tensor]:
+    """Choose which satellite tile each ground image is paired with.
+
+    ``round(B · neg_ratio)`` random rows get another row's tile (row ``i``
+    → ``(i + o) mod B`` with a random offset ``o ∈ [1, B - 1]``, so never
+    its own); the others keep theirs. One batch then trains both the
+    reconstruction and the pair-matching head. ``B = 1`` has no negative.
+
+    Args:
+        batch_size (int): B.
+        neg_ratio (float): share of mismatched pairs. Defaults to 0.5.
+        device (str | torch.device): device of the outputs.
+        generator (torch.Generator, optional): CPU generator.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``perm`` (B,) long (use ``sat[perm]``) and
+        ``labels`` (B,) float, 1 for a true pair and 0 for a mismatched one.
+    """
+    num_neg = int(round(batch_size * neg_ratio)) if batch_size > 1 else 0
+    perm = torch.arange(batch_size)
+    chosen = torch.randperm(batch_size, generator=generator)[:num_neg]
+    offset = torch.randint(
+        1, max(batch_size, 2), (num_neg, ), generator=generator)
+    perm[chosen] = (chosen + offset) % batch_size
+    labels = torch.ones(batch_size)
+    labels[chosen] = 0.0
+    return perm.to(device), labels.to(device)
+
+
+class _CrossView(BaseSelfSupervisor):
+    """Shared input handling of the BirdSAT algorithms."""
+
+    def forward(self,
+                inputs: Inputs,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """``'tensor'`` (ground features), ``'loss'`` or ``'predict'``
+        (cross-view embeddings)."""
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs, data_samples)
+        return super().forward(inputs, data_samples, mode)
+
+    @staticmethod
+    def _views(inputs: Inputs, need_sat: bool = True
+               ) -> Tuple[Tensor, Optional[Tensor]]:
+        if isinstance(inputs, Tensor):
+            if need_sat:
+                raise ValueError(
+                    'BirdSAT: expected inputs=[ground, satellite] (use '
+                    'CollectViews in the pipeline), got one tensor.')
+            return inputs, None
+        if len(inputs) != 2:
+            raise ValueError('BirdSAT: expected two views [ground, '
+                             f'satellite], got {len(inputs)}.')
+        return inputs[0], inputs[1]
+
+    def _meta(self, data_samples, device) -> Optional[Dict[str, Tensor]]:
+        return gather_meta(data_samples, self.backbone.meta_keys, device)
+
+    def predict(self, inputs: Inputs,
+                data_samples: List[DataSample]) -> List[DataSample]:
+        """Set ``ground_embedding`` / ``overhead_embedding`` (D,) fields."""
+        ground, sat = self._views(inputs)
+        g, s = self.embed_views(ground, sat,
+                                self._meta(data_samples, ground.device))
+        for ds, gi, si in zip(data_samples, g, s):
+            ds.set_field(gi, 'ground_embedding')
+            ds.set_field(si, 'overhead_embedding')
+        return data_samples
+
+
+@MODELS.register_module()
+class CVEMAE(_CrossView):
+    """CVE-MAE: ground MAE + InfoNCE between ground and satellite tokens.
+
+    Args:
+        backbone (dict): ground encoder, a :class:`BirdSATViT`.
+        neck (dict): ground decoder, ``MAEPretrainDecoder``.
+        head (dict): ground ``MAEPretrainHead``.
+        sat_backbone (dict): satellite encoder returning ``(cls (B, D),)``,
+            e.g. ``VisionTransformer(out_type='cls_token')``.
+        contrastive_loss (dict): :class:`~mmfg.models.losses.InfoNCELoss`
+            config (temperature...).
+        contrastive_weight (float): weight of InfoNCE (paper 0.3).
+        proj_dim (int, optional): linear projections of both class tokens
+            to this size before InfoNCE; None compares the tokens directly
+            (both encoders must then have the same width). Defaults to None.
+        data_preprocessor (dict, optional): defaults to
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict, optional): initialisation.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 sat_backbone: dict,
+                 contrastive_loss: dict = dict(
+                     type='InfoNCELoss', temperature=0.07),
+                 contrastive_weight: float = 0.3,
+                 proj_dim: Optional[int] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.sat_backbone = MODELS.build(sat_backbone)
+        self.contrastive_loss = MODELS.build(contrastive_loss)
+        self.contrastive_weight = float(contrastive_weight)
+        g_dim = self.backbone.embed_dims
+        s_dim = self.sat_backbone.embed_dims
+        if proj_dim is None and g_dim != s_dim:
+            raise ConfigError(
+                f'CVEMAE: the ground ({g_dim}) and satellite ({s_dim}) '
+                'encoders have different widths; set proj_dim.')
+        self.ground_proj = nn.Linear(g_dim, proj_dim) if proj_dim \
+            else nn.Identity()
+        self.sat_proj = nn.Linear(s_dim, proj_dim) if proj_dim \
+            else nn.Identity()
+
+    def extract_feat(self,
+                     inputs: Inputs,
+                     data_samples: Optional[List[DataSample]] = None):
+        """Ground features of the full image: the backbone's 1-tuple."""
+        ground, _ = self._views(inputs, need_sat=False)
+        return self.backbone(
+            ground, mask=None, meta=self._meta(data_samples, ground.device))
+
+    def _sat_cls(self, sat: Tensor) -> Tensor:
+        out = self.sat_backbone(sat)
+        out = out[-1] if isinstance(out, (tuple, list)) else out
+        if out.dim() != 2:
+            raise ConfigError('CVEMAE: sat_backbone must return (B, D) class '
+                              "tokens; set out_type='cls_token'.")
+        return out
+
+    def embed_views(
+            self, ground: Tensor, sat: Tensor,
+            meta: Optional[Dict[str, Tensor]]) -> Tuple[Tensor, Tensor]:
+        """Projected class tokens of full ground and satellite images."""
+        g = self.backbone.encode(
+            self.backbone.embed_patches(ground),
+            self.backbone.class_token(ground.shape[0], meta))[:, 0]
+        return self.ground_proj(g), self.sat_proj(self._sat_cls(sat))
+
+    def loss(self, inputs: Inputs,
+             data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        """``loss_rec`` (ground MAE) and ``loss_contrastive`` (weighted)."""
+        ground, sat = self._views(inputs)
+        meta = self._meta(data_samples, ground.device)
+        latent, mask, ids_restore = self.backbone(ground, mask=True, meta=meta)
+        pred = self.neck(latent, ids_restore)
+        loss_rec = self.head.loss(pred, ground, mask)
+        g = self.ground_proj(latent[:, 0])
+        s = self.sat_proj(self._sat_cls(sat))
+        loss_con = self.contrastive_loss(g, s)
+        return dict(
+            loss_rec=loss_rec,
+            loss_contrastive=self.contrastive_weight * loss_con)
+
+
+@MODELS.register_module()
+class CVMMAE(_CrossView):
+    """CVM-MAE: joint masked encoder, both views reconstructed, pair
+    matching.
+
+    Args:
+        backbone (dict): a :class:`CVMMAEViT`.
+        neck (dict): ground decoder (``MAEPretrainDecoder``, ``num_patches``
+            of the ground view).
+        head (dict): ground ``MAEPretrainHead``.
+        sat_neck (dict): satellite decoder.
+        sat_head (dict): satellite ``MAEPretrainHead``.
+        match_weight (float): weight of the pair-matching BCE. Defaults
+            to 1.
+        neg_ratio (float): share of mismatched pairs per batch (see
+            :func:`pair_matching_batch`). Defaults to 0.5.
+        data_preprocessor (dict, optional): defaults to
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict, optional): initialisation.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 sat_neck: dict,
+                 sat_head: dict,
+                 match_weight: float = 1.0,
+                 neg_ratio: float = 0.5,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if not 0.0 <= neg_ratio < 1.0:
+            raise ConfigError('CVMMAE: neg_ratio must be in [0, 1), got '
+                              f'{neg_ratio}.')
+        self.sat_neck = MODELS.build(sat_neck)
+        self.sat_head = MODELS.build(sat_head)
+        self.match_head = nn.Linear(self.backbone.embed_dims, 1)
+        self.match_weight = float(match_weight)
+        self.neg_ratio = float(neg_ratio)
+
+    def extract_feat(self,
+                     inputs: Inputs,
+                     data_samples: Optional[List[DataSample]] = None):
+        """Joint class token of the full ground image alone: ``(cls,)``."""
+        ground, _ = self._views(inputs, need_sat=False)
+        return self.backbone(
+            ground, None, mask=None,
+            meta=self._meta(data_samples, ground.device))
+
+    def embed_views(
+            self, ground: Tensor, sat: Tensor,
+            meta: Optional[Dict[str, Tensor]]) -> Tuple[Tensor, Tensor]:
+        """Class tokens of each view encoded alone (no masking)."""
+        g = self.backbone(ground, None, mask=None, meta=meta)[0]
+        s = self.backbone(None, sat, mask=None, meta=meta)[0]
+        return g, s
+
+    def loss(self, inputs: Inputs,
+             data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        """``loss_rec_ground``, ``loss_rec_sat`` and ``loss_match``."""
+        ground, sat = self._views(inputs)
+        meta = self._meta(data_samples, ground.device)
+        perm, labels = pair_matching_batch(ground.shape[0], self.neg_ratio,
+                                           ground.device)
+        sat = sat[perm]
+        latent, (mask_g, ids_g), (mask_s, ids_s) = self.backbone(
+            ground, sat, mask=True, meta=meta)
+        # visible ground tokens, as MAEViT.random_masking keeps them
+        num_g = int(ids_g.shape[1] * (1 - self.backbone.mask_ratio))
+        cls = latent[:, :1]
+        pred_g = self.neck(
+            torch.cat([cls, latent[:, 1:1 + num_g]], 1), ids_g)
+        pred_s = self.sat_neck(
+            torch.cat([cls, latent[:, 1 + num_g:]], 1), ids_s)
+        logits = self.match_head(latent[:, 0]).squeeze(-1)
+        return dict(
+            loss_rec_ground=self.head.loss(pred_g, ground, mask_g),
+            loss_rec_sat=self.sat_head.loss(pred_s, sat, mask_s),
+            loss_match=self.match_weight *
+            F.binary_cross_entropy_with_logits(logits, labels))
