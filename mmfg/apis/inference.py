@@ -201,6 +201,11 @@ def explain(model: nn.Module,
     if classes is not None and 'classes' not in kwargs and \
             'classes' in inspect.signature(head.explain).parameters:
         kwargs['classes'] = list(classes)
+    attr_names = (getattr(model, 'dataset_meta', None)
+                  or {}).get('attribute_names')
+    if attr_names is not None and 'attribute_names' not in kwargs and \
+            'attribute_names' in inspect.signature(head.explain).parameters:
+        kwargs['attribute_names'] = list(attr_names)
     expls = head.explain(feats, batch['data_samples'], **kwargs)
     if out_dir is not None:
         from mmfg.visualization import render_explanation
