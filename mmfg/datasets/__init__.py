@@ -1,4 +1,5 @@
 from .base import FineGrainedDataset
+from .cross_view import CrossViewDataset, SynthBirdsCrossView
 from .cub import CUB
 from .cub_style import CUBStyleDataset
 from .fgvc_aircraft import FGVCAircraft
@@ -16,5 +17,6 @@ from .wsol_metadata import WSOLMetadataDataset
 __all__ = list(_transforms_all) + [
     'FineGrainedDataset', 'CUBStyleDataset', 'CUB', 'NABirds', 'SynthBirds',
     'ensure_synthbirds', 'StanfordDogs', 'StanfordCars', 'FGVCAircraft',
-    'INaturalist', 'PascalVOC2012', 'MPerClassSampler'
+    'INaturalist', 'PascalVOC2012', 'MPerClassSampler', 'CrossViewDataset',
+    'SynthBirdsCrossView'
 ]

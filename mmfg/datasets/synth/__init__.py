@@ -5,10 +5,11 @@ colour, wing bars, beak shape, tail mark, eye ring, breast pattern) on
 cluttered backgrounds; see :mod:`.spec` for the class vocabulary,
 :mod:`.render` for the renderer and :mod:`.generator` for the files.
 """
-from .generator import (CONFIG_FILE, GENERATOR_VERSION, META_FILE,
-                        class_meta_centre, format_meta_line,
+from .generator import (CONFIG_FILE, CROSS_VIEW_FILE, GENERATOR_VERSION,
+                        META_FILE, class_meta_centre, format_meta_line,
                         generate_synthbirds, read_synthbirds_config,
-                        sample_meta, synthbirds_gen_cfg)
+                        sample_meta, synthbirds_gen_cfg, true_location)
+from .overhead import habitat_colour, render_overhead
 from .render import (BirdPose, BirdRender, BirdScene, BirdShape, BirdStyle,
                      Occluder, attributes_from_code, mirror_scene,
                      neutral_attributes, render_bird, sample_scene)
@@ -26,5 +27,6 @@ __all__ = [
     'attribute_vocabulary', 'class_codes', 'class_definitions', 'class_name',
     'BirdPose', 'BirdShape', 'BirdStyle', 'Occluder', 'BirdScene',
     'BirdRender', 'sample_scene', 'render_bird', 'mirror_scene',
-    'neutral_attributes', 'attributes_from_code'
+    'neutral_attributes', 'attributes_from_code', 'CROSS_VIEW_FILE',
+    'true_location', 'render_overhead', 'habitat_colour'
 ]

@@ -4,6 +4,7 @@ Geometric transforms are registered under the names of the mmcv / MMPretrain
 transforms they extend, so pipelines written for MMPretrain keep working under
 ``default_scope='mmfg'`` and gain box / part / mask handling.
 """
+from .cross_view import CollectViews
 from .formatting import PackFGInputs
 from .geometric import (BBoxCrop, CenterCrop, RandomCrop, RandomFlip,
                         RandomResizedCrop, Resize, ResizeEdge)
@@ -20,5 +21,5 @@ __all__ = [
     'PackFGInputs', 'apply_affine_to_boxes', 'apply_affine_to_points',
     'clip_boxes', 'map_to_original', 'transform_parts', 'update_geometry',
     'warp_mask', 'SpatioTemporalMeta', 'TextEmbeddingMeta',
-    'encode_spatiotemporal', 'load_text_embedding'
+    'encode_spatiotemporal', 'load_text_embedding', 'CollectViews'
 ]

@@ -9,6 +9,7 @@ from .prototype_hooks import (PrototypeInitHook, PrototypeRenormHook,
                               PrototypeStabilityHook)
 from .prune_hook import PrototypePruneHook, prune_prototypes
 from .push_hook import PrototypePushHook, push_prototypes
+from .teacher_temp_hook import TeacherTempWarmupHook, teacher_temp_at
 
 __all__ = [
     'FreezeModulesHook', 'NumClassesCheckHook', 'MetaDropoutScheduleHook',
@@ -16,5 +17,5 @@ __all__ = [
     'ProtoTreePruneProjectHook', 'ProtoTreeRenderHook', 'TreeProjection',
     'PrototypeInitHook', 'PrototypeRenormHook', 'PrototypeStabilityHook',
     'PrototypePruneHook', 'prune_prototypes', 'PrototypePushHook',
-    'push_prototypes'
+    'push_prototypes', 'TeacherTempWarmupHook', 'teacher_temp_at'
 ]

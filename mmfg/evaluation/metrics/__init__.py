@@ -1,3 +1,6 @@
+from .attribution import AttributionMetric
+from .concepts import ConceptAttributeMetric
+from .cross_view_retrieval import CrossViewRetrievalMetric
 from .interpretability import (ExplanationSparsity, PrototypeConsistency,
                                PrototypePartLocalization, PrototypePurity,
                                PrototypeStability)

@@ -1,3 +1,4 @@
+from .attribution_classifier import AttributionClassifier
 from .bas import BAS
 from .cam_localizer import CAMLocalizer
 from .dmml import MutualMetricLearner

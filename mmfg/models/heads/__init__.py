@@ -1,4 +1,6 @@
 from .bas_head import BASHead
+from .cct_head import CCTHead
+from .dino_projection_head import DINOProjectionHead
 from .metric_head import EmbeddingHead
 from .protopnet_head import ProtoPNetHead, PrototypeHeadMixin
 from .prototree_head import ProtoTreeHead

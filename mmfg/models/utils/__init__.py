@@ -1,4 +1,6 @@
 from .data_preprocessor import MultiViewClsDataPreprocessor
+from .concept_attention import ConceptCrossAttention, SlotAttention
+from .concept_mapping import ConceptMapping, build_concept_mapping
 from .distances import (DISTANCES, cosine_similarity_map, l2_map,
                         log_similarity, min_squared_l2,
                         pairwise_cosine_similarity, pairwise_distance,
@@ -20,5 +22,6 @@ __all__ = [
     'incidence_from_children', 'leaf_path_index', 'log_one_minus_exp_neg',
     'logmatmulexp', 'node_depths', 'prune_masks', 'route_log_probs',
     'route_log_probs_matmul', 'subtree_classes', 'tree_ids',
-    'validate_incidence'
+    'validate_incidence', 'ConceptCrossAttention', 'SlotAttention',
+    'ConceptMapping', 'build_concept_mapping'
 ]
