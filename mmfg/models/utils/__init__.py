@@ -1,6 +1,6 @@
-from .data_preprocessor import MultiViewClsDataPreprocessor
 from .concept_attention import ConceptCrossAttention, SlotAttention
 from .concept_mapping import ConceptMapping, build_concept_mapping
+from .data_preprocessor import MultiViewClsDataPreprocessor
 from .distances import (DISTANCES, cosine_similarity_map, l2_map,
                         log_similarity, min_squared_l2,
                         pairwise_cosine_similarity, pairwise_distance,
