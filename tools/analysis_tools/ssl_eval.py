@@ -15,8 +15,12 @@ reports (percent):
 The datasets come from the config's ``ssl_eval = dict(train=..., test=...)``
 (dataset configs), else from its ``train_dataloader`` / ``test_dataloader``
 datasets with the test pipeline. Settings of the probes come from
-``ssl_eval.linear`` / ``.knn`` / ``.retrieval`` and ``ssl_eval.n_last_blocks``
-(CLI flags override).
+``ssl_eval.linear`` / ``.knn`` / ``.retrieval``, ``ssl_eval.n_last_blocks``
+and ``ssl_eval.pool`` (CLI flags override). ``pool`` picks the image feature
+of each ViT block for models whose ``extract_feat`` takes it (CMD): ``cls``
+(class token), ``mean`` (mean patch token) or ``cls+mean`` (both); a random
+ViT's class token carries little image information, so compare models and
+the ``--random-init`` baseline under one fixed choice.
 
 Examples:
     python tools/analysis_tools/ssl_eval.py \\
