@@ -1,5 +1,6 @@
 """Helpers shared by ``tools/train.py``, ``tools/test.py`` and the APIs."""
 import os.path as osp
+import sys
 from typing import Optional
 
 from mmengine.config import Config
@@ -28,8 +29,22 @@ def add_num_classes_check(cfg: Config) -> None:
     cfg.custom_hooks = hooks
 
 
+def _projects_importable(config_path: str) -> None:
+    """Configs under ``projects/`` import their code as ``projects.<name>``
+    (``custom_imports``): put the checkout that holds the config on
+    ``sys.path`` so ``python tools/train.py projects/...`` works without
+    ``PYTHONPATH=.``."""
+    parts = osp.abspath(config_path).split(osp.sep)
+    if 'projects' in parts:
+        root = osp.sep.join(parts[:len(parts) - parts[::-1].index('projects')
+                                  - 1])
+        if root and root not in sys.path:
+            sys.path.insert(0, root)
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file and apply ``--cfg-options`` overrides."""
+    _projects_importable(path)
     cfg = Config.fromfile(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)

@@ -144,3 +144,24 @@ def test_aggregate_maps_wrong_resolution_is_clear():
     store.maps = [('u0', 'up', torch.rand(2, 16, 1))]
     with pytest.raises(ConfigError, match='attn_resolutions'):
         aggregate_maps(store, (4, 4), resolutions=(8, ), num_steps=2)
+
+
+def test_aggregate_maps_non_square_orientation(tiny_genpromp):
+    # latent 4 x 2 (H > W): row-major positions, value = 10 * y + x; the
+    # 2 x 1 layer holds 100 * y. Maps must come back as (h, w), not (w, h).
+    store = AttentionStore(token_index=[0])
+    ys, xs = torch.meshgrid(torch.arange(4.), torch.arange(2.),
+                            indexing='ij')
+    fine = (10 * ys + xs).reshape(1, 8, 1)
+    coarse = torch.tensor([0., 100.]).view(1, 2, 1)
+    store.maps = [('u', 'up', fine), ('m', 'mid', coarse)]
+    out = aggregate_maps(store, (4, 2), resolutions=(2, 4), num_steps=1)
+    mid = F.interpolate(
+        coarse.view(1, 1, 2, 1), size=(4, 2), mode='bicubic',
+        align_corners=False)[0]
+    torch.testing.assert_close(out, ((10 * ys + xs)[None] + mid) / 2)
+    # the model: a 64 x 32 input gives 16 x 8 maps (height first)
+    model = tiny_genpromp().eval()
+    maps = model.localization_maps(torch.zeros(2, 3, 64, 32),
+                                   torch.tensor([0, 1]))
+    assert maps.shape == (2, 16, 8)
