@@ -1,10 +1,14 @@
 import os
 import os.path as osp
 import subprocess
+import warnings
 
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+_GLOO_START_CRASH = 'terminate called without an active exception'
 
 
 def _run_tool(args, cwd=None, timeout=900, env=None, check=True):
@@ -15,13 +19,24 @@ def _run_tool(args, cwd=None, timeout=900, env=None, check=True):
         'PYTHONPATH', '')
     if env:
         full_env.update(env)
-    proc = subprocess.run(
-        args,
-        cwd=cwd or ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout)
+
+    def launch():
+        return subprocess.run(
+            args,
+            cwd=cwd or ROOT,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout)
+
+    proc = launch()
+    if proc.returncode != 0 and any('dist_' in a for a in args) and \
+            _GLOO_START_CRASH in proc.stdout + proc.stderr:
+        # Rare on a loaded CPU machine: a gloo worker aborts in C++ at
+        # start-up before any training step (seen once, in a CI dry run).
+        # Relaunch once, visibly; any other failure still fails.
+        warnings.warn(f'relaunching after a gloo start-up abort: {args}')
+        proc = launch()
     if check and proc.returncode != 0:
         raise AssertionError(
             f'command failed ({proc.returncode}): {" ".join(args)}\n'
