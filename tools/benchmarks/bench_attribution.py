@@ -24,7 +24,6 @@ Example::
 import argparse
 
 import torch
-from bench_wsol_sweep import timed  # this folder is on sys.path when run
 from mmpretrain.models import ImageClassifier
 
 from mmfg.explain.attribution import (grid_partition, insertion_deletion,
@@ -32,6 +31,7 @@ from mmfg.explain.attribution import (grid_partition, insertion_deletion,
                                       logits_fn, make_baseline, pixel_ranks,
                                       reference_curve, reference_greedy,
                                       reference_smdl_score, smdl_attribution)
+from mmfg.utils.benchmark import timed_call
 
 
 def parse_args():
@@ -65,7 +65,7 @@ def main():
 
     # ---- insertion / deletion --------------------------------------
     maps = torch.rand(1, args.size, args.size, device=dev)
-    fast, t_fast = timed(
+    fast, t_fast = timed_call(
         lambda: insertion_deletion(fn, x, tgt, maps=maps, steps=args.steps,
                                    chunk_size=args.chunk_size), dev)
     base = make_baseline(x, 'zeros')
@@ -77,7 +77,7 @@ def main():
             for mode in ('insertion', 'deletion')
         ]
 
-    ref, t_ref = timed(loop, dev)
+    ref, t_ref = timed_call(loop, dev)
     diff = max(float((fast['insertion'][0] - ref[0]).abs().max()),
                float((fast['deletion'][0] - ref[1]).abs().max()))
     print(f'insertion+deletion, {args.steps} steps, {args.size} px on {dev}:'
@@ -89,10 +89,10 @@ def main():
     masks = labels_to_masks(grid_partition(args.size, args.size,
                                            args.patch)).to(dev)
     m = masks.shape[0]
-    res, t_smdl = timed(
+    res, t_smdl = timed_call(
         lambda: smdl_attribution(ffn, x[0], masks, 3, base[0],
                                  chunk_size=args.chunk_size), dev)
-    lazy, t_lazy = timed(
+    lazy, t_lazy = timed_call(
         lambda: smdl_attribution(ffn, x[0], masks, 3, base[0], lazy=True,
                                  lazy_batch=args.lazy_batch,
                                  chunk_size=args.chunk_size), dev)
@@ -101,7 +101,7 @@ def main():
         return reference_greedy(
             reference_smdl_score(ffn, x[0], base[0], masks, 3), m)
 
-    (order_ref, _), t_plain = timed(plain, dev)
+    (order_ref, _), t_plain = timed_call(plain, dev)
     same = res['order'].tolist() == order_ref
     agree = sum(a == b for a, b in zip(lazy['order'].tolist(), order_ref))
     print(f'SMDL greedy, m={m} regions ({m * (m + 1) // 2} subsets): '

@@ -21,8 +21,9 @@ import argparse
 import copy
 
 import torch
-from bench_prototype_layer import timeit  # same folder: median wall time
 from mmengine.registry import DefaultScope
+
+from mmfg.utils.benchmark import time_fn
 
 
 def parse_args():
@@ -84,8 +85,8 @@ def main():
         s_bg = bg.mean((2, 3))[torch.arange(args.batch), target]
         activation_map_constraint(s_bg, s, overflow='none').mean().backward()
 
-    t_ours = timeit(lambda: background(True), dev, args.repeat)
-    t_copy = timeit(lambda: background(False), dev, args.repeat)
+    t_ours = time_fn(lambda: background(True), dev, args.repeat)
+    t_copy = time_fn(lambda: background(False), dev, args.repeat)
     print(f'background branch fwd+bwd, batch {args.batch}, '
           f'{args.img_size}px, ResNet-{args.depth}:')
     print(f'  functional call (mmfg) {t_ours * 1e3:8.1f} ms')
@@ -102,11 +103,11 @@ def main():
             out[i] = maps[i][idx[i]].mean(0)
         return out
 
-    assert torch.allclose(loop(), topk_fused_map(maps, scores, args.topk),
-                          atol=1e-5)
-    t_gather = timeit(lambda: topk_fused_map(maps, scores, args.topk), dev,
-                      args.repeat)
-    t_loop = timeit(loop, dev, args.repeat)
+    assert torch.allclose(
+        loop(), topk_fused_map(maps, scores, args.topk), atol=1e-5)
+    t_gather = time_fn(lambda: topk_fused_map(maps, scores, args.topk), dev,
+                       args.repeat)
+    t_loop = time_fn(loop, dev, args.repeat)
     print(f'top-{args.topk} fusion of {args.num_classes} 28x28 maps, '
           f'batch {args.batch}:')
     print(f'  batched matmul (mmfg)  {t_gather * 1e3:8.2f} ms')

@@ -26,11 +26,7 @@ from mmpretrain.structures import DataSample
 from mmfg.models.utils import build_concept_mapping
 from mmfg.registry import MODELS
 from mmfg.utils import register_all_modules
-
-try:
-    from bench_gabor import best_times
-except ImportError:  # imported as tools.benchmarks.bench_cct
-    from .bench_gabor import best_times
+from mmfg.utils.benchmark import time_fns
 
 EMBED = {'deit-tiny': 192, 'deit-small': 384, 'deit-base': 768}
 
@@ -101,7 +97,8 @@ def main() -> None:
     def step_cct():
         sum(cct.loss(x, samples).values()).backward()
 
-    t_plain, t_cct = best_times([step_plain, step_cct], args.repeats, dev)
+    t_plain, t_cct = time_fns([step_plain, step_cct], dev, args.repeats,
+                              reduce='min')
     print(f'{args.arch} {S}px batch {B} ({args.device}), forward+backward:')
     print(f'  ViT + linear head   {t_plain * 1e3:8.1f} ms')
     print(f'  ViT + CCT head      {t_cct * 1e3:8.1f} ms  '
@@ -116,10 +113,10 @@ def main() -> None:
     slow = loop_spatial_targets(mapping, attrs, parts, grid, (S, S))
     assert torch.equal(fast[1], slow[1]) and torch.allclose(
         fast[0], slow[0]), 'batched spatial targets != loop reference'
-    t_fast, t_slow = best_times([
+    t_fast, t_slow = time_fns([
         lambda: mapping.spatial_targets(attrs, parts, grid, (S, S)),
         lambda: loop_spatial_targets(mapping, attrs, parts, grid, (S, S))
-    ], args.repeats, dev)
+    ], dev, args.repeats, reduce='min')
     print(f'  spatial targets ({B} images, {grid[0]}x{grid[1]} patches): '
           f'batched {t_fast * 1e3:.2f} ms, loop {t_slow * 1e3:.1f} ms, '
           f'speed-up {t_slow / t_fast:.0f}x')

@@ -18,8 +18,6 @@ Example::
     python tools/benchmarks/bench_cmd.py --device cuda --batch 64 --k 65536
 """
 import argparse
-import time
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +26,7 @@ from mmfg.models.losses.distillation_losses import (MultiCropDistillLoss,
                                                     kl_divergence,
                                                     loop_region_loss_reference,
                                                     mil_log_probs)
+from mmfg.utils.benchmark import time_fn
 
 
 def parse_args():
@@ -43,21 +42,6 @@ def parse_args():
     return p.parse_args()
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def _time(fn: Callable, device: str, repeat: int) -> float:
-    fn()  # warm-up
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    _sync(device)
-    return (time.perf_counter() - t) / repeat
-
-
 def per_pair_region_loss(s_logits, t_probs, s_feats, t_feats, tau):
     """Reference: loop over view pairs, gather the matched teacher
     distributions ``(B, N_s, K)`` of each pair."""
@@ -66,8 +50,9 @@ def per_pair_region_loss(s_logits, t_probs, s_feats, t_feats, tau):
         for v in range(len(s_logits)):
             if v == t:
                 continue
-            sim = F.normalize(s_feats[v], dim=-1) @ F.normalize(
-                t_feats[t], dim=-1).transpose(1, 2)
+            sim = F.normalize(
+                s_feats[v], dim=-1) @ F.normalize(
+                    t_feats[t], dim=-1).transpose(1, 2)
             idx = sim.argmax(-1)  # (B, N_s)
             matched = t_probs[t].gather(
                 1, idx[..., None].expand(-1, -1, t_probs[t].shape[-1]))
@@ -104,11 +89,11 @@ def main():
     with torch.no_grad():
         a = loss([sg, sl], pt, [fg, fl], ft)
         b = per_pair_region_loss(views, list(pt), feats, list(ft), 0.1)
-        t_vec = _time(lambda: loss([sg, sl], pt, [fg, fl], ft), dev,
-                      args.repeat)
-        t_pair = _time(
-            lambda: per_pair_region_loss(views, list(pt), feats, list(ft),
-                                         0.1), dev, args.repeat)
+        t_vec = time_fn(lambda: loss([sg, sl], pt, [fg, fl], ft), dev,
+                        args.repeat)
+        t_pair = time_fn(
+            lambda: per_pair_region_loss(views, list(pt), feats, list(ft), 0.1
+                                         ), dev, args.repeat)
     print(f'region loss  batched {t_vec * 1e3:9.2f} ms | per-pair loop '
           f'{t_pair * 1e3:9.2f} ms | ratio {t_pair / t_vec:6.2f}x | '
           f'max |diff| {abs(float(a) - float(b)):.2e}')
@@ -116,18 +101,18 @@ def main():
     # fully looped reference at a tiny size
     sg, sl, fg, fl, pt, ft = _data(args, 2, 64, 16, 9, 4, 2, dev)
     with torch.no_grad():
-        a = loss.__class__(64, 0.1, region=True).to(dev)([sg, sl], pt,
-                                                         [fg, fl], ft)
-        t_vec = _time(
-            lambda: loss.__class__(64, 0.1, region=True).to(dev)(
-                [sg, sl], pt, [fg, fl], ft), dev, args.repeat)
+        a = loss.__class__(
+            64, 0.1, region=True).to(dev)([sg, sl], pt, [fg, fl], ft)
+        t_vec = time_fn(
+            lambda: loss.__class__(64, 0.1, region=True).to(dev)
+            ([sg, sl], pt, [fg, fl], ft), dev, args.repeat)
         ref = loop_region_loss_reference(
-            list(sg) + list(sl), list(pt), list(fg) + list(fl), list(ft),
-            0.1)
-        t_loop = _time(
+            list(sg) + list(sl), list(pt),
+            list(fg) + list(fl), list(ft), 0.1)
+        t_loop = time_fn(
             lambda: loop_region_loss_reference(
-                list(sg) + list(sl), list(pt), list(fg) + list(fl), list(ft),
-                0.1), dev, 1)
+                list(sg) + list(sl), list(pt),
+                list(fg) + list(fl), list(ft), 0.1), dev, 1)
     print(f'tiny (B=2, K=64, 9/4 regions, 2+2 views): batched '
           f'{t_vec * 1e3:.2f} ms | full loop {t_loop * 1e3:.2f} ms | ratio '
           f'{t_loop / t_vec:.1f}x | max |diff| {abs(float(a - ref)):.2e}')
@@ -151,7 +136,7 @@ def main():
 
     with torch.no_grad():
         a, b = batched(), looped()
-        t_b, t_l = _time(batched, dev, args.repeat), _time(looped, dev, 1)
+        t_b, t_l = time_fn(batched, dev, args.repeat), time_fn(looped, dev, 1)
     print(f'MIL KL ({B} bags x {N} regions x K={K}): batched '
           f'{t_b * 1e3:.2f} ms | loop {t_l * 1e3:.2f} ms | ratio '
           f'{t_l / t_b:.1f}x | max |diff| {abs(float(a - b)):.2e}')

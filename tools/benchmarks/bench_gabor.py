@@ -18,8 +18,6 @@ Example::
         --size 448 --zoom-size 112 --batch 16
 """
 import argparse
-import time
-from typing import Callable, List
 
 import torch
 import torch.nn.functional as F
@@ -27,30 +25,7 @@ import torch.nn.functional as F
 from mmfg.models.utils.gabor import GaborFilterBank, gabor_kernels
 from mmfg.registry import MODELS
 from mmfg.utils import register_all_modules
-
-
-def best_time(fn: Callable, repeats: int, device: str) -> float:
-    """Best wall time of ``fn`` over ``repeats`` runs (after a warm-up)."""
-    return best_times([fn], repeats, device)[0]
-
-
-def best_times(fns: List[Callable], repeats: int,
-               device: str) -> List[float]:
-    """Best wall time of each of ``fns``, the runs interleaved so that
-    load from other processes hits them alike."""
-    for fn in fns:
-        fn()  # warm-up
-    best = [float('inf')] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+from mmfg.utils.benchmark import time_fn, time_fns
 
 
 def base_parser(doc: str) -> argparse.ArgumentParser:
@@ -91,7 +66,7 @@ def neck_overhead(args: argparse.Namespace, neck: dict, name: str) -> None:
             loss.backward()
 
         steps.append(step)
-    plain, module = best_times(steps, args.repeats, dev)
+    plain, module = time_fns(steps, dev, args.repeats, reduce='min')
     print(f'ResNet-{args.depth} (base {args.base_channels}), '
           f'{args.batch}x3x{args.size}x{args.size}, {dev}, fwd+bwd')
     print(f'  plain backbone : {plain * 1e3:9.1f} ms')
@@ -124,9 +99,9 @@ def main() -> None:
     p = {k: v.detach() for k, v in bank.parameters_dict().items()}
     vec = bank.kernels().detach()
     torch.testing.assert_close(vec, loop_kernels(p, bank.kernel_size))
-    t_vec = best_time(bank.kernels, args.repeats, dev)
-    t_loop = best_time(lambda: loop_kernels(p, bank.kernel_size),
-                       args.repeats, dev)
+    t_vec = time_fn(bank.kernels, dev, args.repeats, reduce='min')
+    t_loop = time_fn(lambda: loop_kernels(p, bank.kernel_size), dev,
+                     args.repeats, reduce='min')
     print(f'  kernel generation ({bank.num_filters} filters): vectorised '
           f'{t_vec * 1e6:.0f} us, per-filter loop {t_loop * 1e6:.0f} us, '
           f'speed-up {t_loop / t_vec:.1f}x')

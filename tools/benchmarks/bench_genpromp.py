@@ -21,8 +21,9 @@ import os.path as osp
 import sys
 
 import torch
-from bench_prototype_layer import timeit  # same folder: median wall time
 from mmengine.registry import init_default_scope
+
+from mmfg.utils.benchmark import time_fn
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
@@ -32,8 +33,7 @@ if ROOT not in sys.path:
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    p.add_argument('--width', type=int, default=32,
-                   help='UNet base channels')
+    p.add_argument('--width', type=int, default=32, help='UNet base channels')
     p.add_argument('--img-size', type=int, default=64)
     p.add_argument('--batch', type=int, default=8)
     p.add_argument('--num-classes', type=int, default=20)
@@ -58,8 +58,7 @@ def build(args):
         dict(
             type='GenPromp',
             num_classes=args.num_classes,
-            class_names=[f'{i:03d}.Bird'
-                         for i in range(args.num_classes)],
+            class_names=[f'{i:03d}.Bird' for i in range(args.num_classes)],
             components=components,
             attn_resolutions=(lat // 2, lat)))
     model.init_weights()
@@ -73,8 +72,8 @@ def two_calls(model, images, labels):
         latents = model.encode_images(images)
         gen = torch.Generator(device=latents.device)
         gen.manual_seed(model.noise_seed)
-        noise = torch.randn(latents.shape, generator=gen,
-                            device=latents.device)
+        noise = torch.randn(
+            latents.shape, generator=gen, device=latents.device)
         cond = model.class_embeddings(labels)
         store = model.attn_store
         store.token_index = model._class_tokens()['pos']
@@ -83,8 +82,10 @@ def two_calls(model, images, labels):
             t = torch.full((len(labels), ), step, device=latents.device)
             store.reset()
             store.active = True
-            model.unet(model.scheduler.add_noise(latents, noise, t), t,
-                       encoder_hidden_states=cond)
+            model.unet(
+                model.scheduler.add_noise(latents, noise, t),
+                t,
+                encoder_hidden_states=cond)
             store.active = False
             maps = maps + aggregate_maps(store, tuple(latents.shape[-2:]),
                                          model.attn_resolutions, 1)
@@ -97,11 +98,13 @@ def uncached(model, labels):
     tok = model._class_tokens()
     n_t = len(model.templates)
     with torch.no_grad():
-        ids = torch.cat([tok['rep'][labels].flatten(0, 1),
-                         tok['disc'][labels].flatten(0, 1)])
-        emb = model.encode_text(ids).view(2, len(labels), n_t, -1,
-                                          model.text_encoder.config
-                                          .hidden_size).mean(2)
+        ids = torch.cat([
+            tok['rep'][labels].flatten(0, 1),
+            tok['disc'][labels].flatten(0, 1)
+        ])
+        emb = model.encode_text(ids).view(
+            2, len(labels), n_t, -1,
+            model.text_encoder.config.hidden_size).mean(2)
     r = model.test_combine_ratio
     return r * emb[0] + (1 - r) * emb[1]
 
@@ -112,18 +115,17 @@ def main():
     torch.manual_seed(0)
     model = build(args)
     dev = args.device
-    images = torch.rand(args.batch, 3, args.img_size, args.img_size,
-                        device=dev) * 2 - 1
+    images = torch.rand(
+        args.batch, 3, args.img_size, args.img_size, device=dev) * 2 - 1
     labels = torch.randint(0, args.num_classes, (args.batch, ), device=dev)
 
     one = model.localization_maps(images, labels)
     ref = two_calls(model, images, labels)
     err = (one - ref).abs().max().item()
     assert err < 1e-4 * max(ref.abs().max().item(), 1), err
-    t_one = timeit(lambda: model.localization_maps(images, labels), dev,
-                   args.repeat)
-    t_two = timeit(lambda: two_calls(model, images, labels), dev,
-                   args.repeat)
+    t_one = time_fn(lambda: model.localization_maps(images, labels), dev,
+                    args.repeat)
+    t_two = time_fn(lambda: two_calls(model, images, labels), dev, args.repeat)
     print(f'maps of {args.batch} images at {args.img_size} px '
           f'(max |diff| {err:.1e}): one UNet call {t_one * 1e3:.1f} ms, '
           f'two calls {t_two * 1e3:.1f} ms -> {t_two / t_one:.2f}x')
@@ -131,8 +133,8 @@ def main():
     cached = model.class_embeddings(labels)
     fresh = uncached(model, labels)
     torch.testing.assert_close(cached, fresh, atol=1e-5, rtol=1e-5)
-    t_c = timeit(lambda: model.class_embeddings(labels), dev, args.repeat)
-    t_u = timeit(lambda: uncached(model, labels), dev, args.repeat)
+    t_c = time_fn(lambda: model.class_embeddings(labels), dev, args.repeat)
+    t_u = time_fn(lambda: uncached(model, labels), dev, args.repeat)
     print(f'text conditioning of {args.batch} images: cached '
           f'{t_c * 1e3:.2f} ms, re-encoded {t_u * 1e3:.2f} ms -> '
           f'{t_u / t_c:.1f}x')

@@ -22,13 +22,13 @@ Example::
         --gallery 10000000 --queries 100000
 """
 import argparse
-import time
 
 import numpy as np
 import torch
 
 from mmfg.evaluation.metrics.retrieval import (ann_recall, build_faiss_index,
                                                default_nlist, knn_search)
+from mmfg.utils.benchmark import timed_call
 
 
 def parse_args():
@@ -39,34 +39,32 @@ def parse_args():
     p.add_argument('--queries', type=int, default=200)
     p.add_argument('--k', type=int, default=10)
     p.add_argument('--clusters', type=int, default=1000)
-    p.add_argument('--spread', type=float, default=1.0,
-                   help='scale of the cluster centres (noise has std 1)')
-    p.add_argument('--nlist', type=int, default=256,
-                   help='IVF lists; 0: mmfg\'s default sqrt(gallery) (its '
-                   'k-means takes minutes on one CPU core, seconds on a GPU)')
+    p.add_argument(
+        '--spread',
+        type=float,
+        default=1.0,
+        help='scale of the cluster centres (noise has std 1)')
+    p.add_argument(
+        '--nlist',
+        type=int,
+        default=256,
+        help='IVF lists; 0: mmfg\'s default sqrt(gallery) (its '
+        'k-means takes minutes on one CPU core, seconds on a GPU)')
     p.add_argument('--nprobe', type=int, nargs='+', default=(4, 16))
-    p.add_argument('--skip-torch', action='store_true',
-                   help='leave out the exact torch search')
+    p.add_argument(
+        '--skip-torch',
+        action='store_true',
+        help='leave out the exact torch search')
     p.add_argument('--seed', type=int, default=0)
     return p.parse_args()
-
-
-def timed(fn, device):
-    if device == 'cuda':
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    out = fn()
-    if device == 'cuda':
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - t
 
 
 def main():
     args = parse_args()
     g = torch.Generator().manual_seed(args.seed)
     centres = args.spread * torch.randn(args.clusters, args.dim, generator=g)
-    assign = torch.randint(args.clusters, (args.gallery + args.queries, ),
-                           generator=g)
+    assign = torch.randint(
+        args.clusters, (args.gallery + args.queries, ), generator=g)
     x = centres[assign]
     x += torch.randn(x.shape, generator=g)
     gallery, query = x[:args.gallery], x[args.gallery:]
@@ -78,24 +76,28 @@ def main():
           f'queries, k={args.k}, device={args.device}, torch '
           f'{torch.__version__}, threads {torch.get_num_threads()}')
 
-    flat, t_build = timed(lambda: build_faiss_index(g_np, gpu=gpu),
-                          args.device)
-    (_, exact), t_ref = timed(lambda: flat.search(q_np, args.k), args.device)
+    flat, t_build = timed_call(lambda: build_faiss_index(g_np, gpu=gpu),
+                               args.device)
+    (_, exact), t_ref = timed_call(lambda: flat.search(q_np, args.k),
+                                   args.device)
     exact = torch.from_numpy(exact)
     rows = [('exact faiss (flat)', t_build, t_ref, 1.0)]
     if not args.skip_torch:
-        idx, t = timed(
+        idx, t = timed_call(
             lambda: torch.cat([
-                i for _, _, i in knn_search(query, gallery, args.k,
-                                            backend='torch',
-                                            device=args.device)
+                i for _, _, i in knn_search(
+                    query,
+                    gallery,
+                    args.k,
+                    backend='torch',
+                    device=args.device)
             ]), args.device)
         rows.append(('exact torch (tiled)', 0.0, t, ann_recall(idx, exact)))
-    ivf, t_build = timed(
+    ivf, t_build = timed_call(
         lambda: build_faiss_index(g_np, 'ivf', nlist, 1, gpu), args.device)
     for nprobe in args.nprobe:
         ivf.nprobe = min(nprobe, nlist)
-        (_, idx), t = timed(lambda: ivf.search(q_np, args.k), args.device)
+        (_, idx), t = timed_call(lambda: ivf.search(q_np, args.k), args.device)
         rows.append((f'ivf nlist={nlist} nprobe={ivf.nprobe}', t_build, t,
                      ann_recall(torch.from_numpy(idx), exact)))
     print(f'{"method":<30}{"build s":>9}{"search s":>10}'

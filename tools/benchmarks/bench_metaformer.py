@@ -18,14 +18,12 @@ Example::
         --img-size 224 --batch 64
 """
 import argparse
-import time
-from typing import Callable, List, Tuple
 
-import numpy as np
 import torch
 
 from mmfg.models.backbones.metaformer import (MetaFormer, RelPosAttention,
                                               relative_position_index)
+from mmfg.utils.benchmark import time_fns
 
 
 def parse_args():
@@ -36,25 +34,6 @@ def parse_args():
     p.add_argument('--batch', type=int, default=16)
     p.add_argument('--repeat', type=int, default=10)
     return p.parse_args()
-
-
-def time_pair(fn_a: Callable, fn_b: Callable, device: str,
-              repeat: int) -> Tuple[float, float]:
-    """Median wall times of ``fn_a`` and ``fn_b``, called alternately (after
-    a warm-up call each) so that load from other processes hits both."""
-    fn_a()
-    fn_b()
-    times: Tuple[List[float], List[float]] = ([], [])
-    for _ in range(repeat):
-        for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
-            if device.startswith('cuda'):
-                torch.cuda.synchronize()
-            out.append(time.perf_counter() - t)
-    return float(np.median(times[0])), float(np.median(times[1]))
 
 
 def naive_attention(attn: RelPosAttention, x: torch.Tensor, grid,
@@ -99,8 +78,8 @@ def main() -> None:
 
     print(f'MetaFormer-{args.arch}, {s} px, batch {b}, device {dev}')
     for name, make in (('forward', fwd), ('forward+backward', fwd_bwd)):
-        t_meta, t_plain = time_pair(
-            make(with_meta, meta), make(no_meta, None), dev, args.repeat)
+        t_meta, t_plain = time_fns(
+            [make(with_meta, meta), make(no_meta, None)], dev, args.repeat)
         print(f'{name:17s} no meta {t_plain * 1e3:8.1f} ms | with meta '
               f'{t_meta * 1e3:8.1f} ms | ratio meta/no-meta '
               f'{t_meta / t_plain:.3f}')
@@ -128,7 +107,7 @@ def main() -> None:
             else:
                 naive_attention(attn, tokens, grid, e).sum().backward()
 
-        t_ours, t_naive = time_pair(ours, naive, dev, args.repeat)
+        t_ours, t_naive = time_fns([ours, naive], dev, args.repeat)
         print(f'stage-3 attention {name:17s} naive {t_naive * 1e3:7.2f} ms |'
               f' mmfg {t_ours * 1e3:7.2f} ms | speed-up '
               f'{t_naive / t_ours:.2f}x (max |diff| {err:.1e})')

@@ -16,12 +16,13 @@ Example::
     python tools/benchmarks/bench_prototree.py --device cuda --depths 5 7 9 11
 """
 import argparse
-import time
 from typing import Callable, Dict, List
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from mmfg.utils.benchmark import time_fns
 
 
 class RecursiveProtoTree(nn.Module):
@@ -81,27 +82,10 @@ def leaf_update_loop(head, attr, y_pred, target):
     return torch.stack(updates)
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def timeit(fns: List[Callable], device: str, repeats: int,
-           warmup: int = 2) -> List[float]:
-    """Best-of-``repeats`` time (ms) of each function, the functions run
-    alternately so that a change of load on the host affects all alike."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    _sync(device)
-    best = [float('inf')] * len(fns)
-    for _ in range(repeats):
-        for k, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return [b * 1e3 for b in best]
+def time_ms(fns: List[Callable], device: str, repeats: int) -> List[float]:
+    """Best-of-``repeats`` time (ms) of each function, run interleaved."""
+    times = time_fns(fns, device, repeats, warmup=2, reduce='min')
+    return [t * 1e3 for t in times]
 
 
 def main() -> None:
@@ -161,7 +145,7 @@ def main() -> None:
             y_vec = head.route((x, ))['log_y'][:, 0].exp()
             y_ref, attr = ref(x)
         diff = (y_vec - y_ref).abs().max().item()
-        t_ref, t_vec = timeit([ref_step, vec_step], dev, args.repeats)
+        t_ref, t_vec = time_ms([ref_step, vec_step], dev, args.repeats)
 
         target = F.one_hot(y, args.classes).float()
         with torch.no_grad():
@@ -169,7 +153,7 @@ def main() -> None:
             u_ref = leaf_update_loop(head, attr, y_ref, target)
             u_vec = head.leaf_update(out['log_pi'], out['log_y'], target)
             torch.testing.assert_close(u_vec, u_ref, rtol=1e-3, atol=1e-4)
-            tu_ref, tu_vec = timeit([
+            tu_ref, tu_vec = time_ms([
                 lambda: leaf_update_loop(head, attr, y_ref, target),
                 lambda: head.leaf_update(out['log_pi'], out['log_y'], target)
             ], dev, args.repeats)

@@ -19,8 +19,7 @@ Example::
         --num-images 1000 --img-size 224 --depth 34 --num-classes 200
 """
 import argparse
-import time
-from typing import Callable, Dict
+from typing import Dict
 
 import numpy as np
 import torch
@@ -28,6 +27,8 @@ import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
+
+from mmfg.utils.benchmark import time_fn
 
 
 def parse_args():
@@ -46,23 +47,7 @@ def parse_args():
     return p.parse_args()
 
 
-def timeit(fn: Callable, device: str, repeat: int) -> float:
-    """Median wall time of ``fn`` (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
-def ones_conv_distances(x: torch.Tensor,
-                        protos: torch.Tensor) -> torch.Tensor:
+def ones_conv_distances(x: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
     """Official ProtoPNet squared L2: ones-convolution for ||x||^2."""
     P, D = protos.shape
     w = protos.view(P, D, 1, 1)
@@ -77,32 +62,41 @@ def bench_layer(args) -> Dict[str, float]:
     from mmfg.models.utils.distances import squared_l2_map
     dev = args.device
     P = args.num_classes * args.protos_per_class
-    x = torch.rand(args.batch, args.dim, args.map, args.map, device=dev,
-                   requires_grad=True)
+    x = torch.rand(
+        args.batch,
+        args.dim,
+        args.map,
+        args.map,
+        device=dev,
+        requires_grad=True)
     protos = torch.rand(P, args.dim, device=dev, requires_grad=True)
     with torch.no_grad():
         err = (squared_l2_map(x, protos) -
                ones_conv_distances(x, protos)).abs().max().item()
 
     def fwd(fn):
+
         def run():
             with torch.no_grad():
                 fn(x, protos).min()
+
         return run
 
     def fwd_bwd(fn):
+
         def run():
             d = fn(x, protos)
             d.flatten(2).min(-1).values.sum().backward()
             x.grad = protos.grad = None
+
         return run
 
     r = {}
-    r['ones_conv_fwd'] = timeit(fwd(ones_conv_distances), dev, args.repeat)
-    r['matmul_fwd'] = timeit(fwd(squared_l2_map), dev, args.repeat)
-    r['ones_conv_fwd_bwd'] = timeit(fwd_bwd(ones_conv_distances), dev,
-                                    args.repeat)
-    r['matmul_fwd_bwd'] = timeit(fwd_bwd(squared_l2_map), dev, args.repeat)
+    r['ones_conv_fwd'] = time_fn(fwd(ones_conv_distances), dev, args.repeat)
+    r['matmul_fwd'] = time_fn(fwd(squared_l2_map), dev, args.repeat)
+    r['ones_conv_fwd_bwd'] = time_fn(
+        fwd_bwd(ones_conv_distances), dev, args.repeat)
+    r['matmul_fwd_bwd'] = time_fn(fwd_bwd(squared_l2_map), dev, args.repeat)
     r['max_abs_diff'] = err
     return r
 
@@ -112,8 +106,8 @@ class _Images(torch.utils.data.Dataset):
 
     def __init__(self, n: int, size: int, num_classes: int) -> None:
         g = torch.Generator().manual_seed(0)
-        self.imgs = torch.randint(0, 255, (n, 3, size, size), generator=g,
-                                  dtype=torch.uint8)
+        self.imgs = torch.randint(
+            0, 255, (n, 3, size, size), generator=g, dtype=torch.uint8)
         self.labels = torch.arange(n) % num_classes
         self.size = size
 
@@ -121,13 +115,15 @@ class _Images(torch.utils.data.Dataset):
         return len(self.imgs)
 
     def __getitem__(self, i: int) -> dict:
-        ds = DataSample(metainfo=dict(sample_idx=i,
-                                      img_shape=(self.size, self.size)))
+        ds = DataSample(
+            metainfo=dict(sample_idx=i, img_shape=(self.size, self.size)))
         ds.set_gt_label(int(self.labels[i]))
         return dict(inputs=self.imgs[i], data_samples=ds)
 
 
-def reference_push(model, loader, with_records: bool = True,
+def reference_push(model,
+                   loader,
+                   with_records: bool = True,
                    percentile: float = 95.) -> torch.Tensor:
     """Push in the style of the official code.
 
@@ -178,11 +174,12 @@ def reference_push(model, loader, with_records: bool = True,
                 continue
             act = np.log((best_map[j] + 1) / (best_map[j] + 1e-4))
             up = F.interpolate(
-                torch.from_numpy(act)[None, None], size=tuple(img_hw),
-                mode='bicubic', align_corners=False)[0, 0].numpy()
+                torch.from_numpy(act)[None, None],
+                size=tuple(img_hw),
+                mode='bicubic',
+                align_corners=False)[0, 0].numpy()
             mask = up >= np.percentile(up, percentile)
-            rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(
-                mask.any(0))[0]
+            rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
             _ = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
     return torch.from_numpy(best_vec)
 
@@ -197,14 +194,18 @@ def bench_push(args) -> Dict[str, float]:
         model = MODELS.build(
             dict(
                 type='ImageClassifier',
-                backbone=dict(type='ResNet', depth=args.depth,
-                              strides=(1, 2, 2, 1) if args.img_size < 200
-                              else (1, 2, 2, 2), out_indices=(3, )),
-                head=dict(type='ProtoPNetHead',
-                          num_classes=args.num_classes,
-                          in_channels=512 if args.depth < 50 else 2048,
-                          prototypes_per_class=args.protos_per_class,
-                          prototype_dim=args.dim),
+                backbone=dict(
+                    type='ResNet',
+                    depth=args.depth,
+                    strides=(1, 2, 2, 1) if args.img_size < 200 else
+                    (1, 2, 2, 2),
+                    out_indices=(3, )),
+                head=dict(
+                    type='ProtoPNetHead',
+                    num_classes=args.num_classes,
+                    in_channels=512 if args.depth < 50 else 2048,
+                    prototypes_per_class=args.protos_per_class,
+                    prototype_dim=args.dim),
                 data_preprocessor=dict(
                     type='ClsDataPreprocessor',
                     num_classes=args.num_classes,
@@ -212,8 +213,8 @@ def bench_push(args) -> Dict[str, float]:
                     std=[58.395, 57.12, 57.375])))
     model = model.to(dev).eval()
     ds = _Images(args.num_images, args.img_size, args.num_classes)
-    loader = torch.utils.data.DataLoader(ds, batch_size=args.push_batch,
-                                         collate_fn=pseudo_collate)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=args.push_batch, collate_fn=pseudo_collate)
     layer = model.head.layer
     init = layer.prototypes.detach().clone()
 
@@ -224,24 +225,27 @@ def bench_push(args) -> Dict[str, float]:
                 layer.latent(model.extract_feat(data['inputs'])).sum()
 
     def ours(records):
+
         def run():
             layer.prototypes.data.copy_(init)
-            push_prototypes(model, loader, update=True,
-                            with_records=records)
+            push_prototypes(model, loader, update=True, with_records=records)
+
         return run
 
     def ref(records):
+
         def run():
             layer.prototypes.data.copy_(init)
             reference_push(model, loader, with_records=records)
+
         return run
 
     r = {}
-    r['forward'] = timeit(forward_only, dev, args.repeat)
-    r['search_batched'] = timeit(ours(False), dev, args.repeat)
-    r['search_per_prototype'] = timeit(ref(False), dev, args.repeat)
-    r['push_batched'] = timeit(ours(True), dev, args.repeat)
-    r['push_per_prototype'] = timeit(ref(True), dev, args.repeat)
+    r['forward'] = time_fn(forward_only, dev, args.repeat)
+    r['search_batched'] = time_fn(ours(False), dev, args.repeat)
+    r['search_per_prototype'] = time_fn(ref(False), dev, args.repeat)
+    r['push_batched'] = time_fn(ours(True), dev, args.repeat)
+    r['push_per_prototype'] = time_fn(ref(True), dev, args.repeat)
     layer.prototypes.data.copy_(init)
     ref_vec = reference_push(model, loader, with_records=False)
     push_prototypes(model, loader, update=True, with_records=False)
@@ -272,8 +276,8 @@ def main():
     r = bench_push(args)
     f = r['forward']
     print(f'  plain forward (backbone + add-on)      {f:8.3f} s')
-    for key, name in (('search', 'search only'),
-                      ('push', 'push + records (boxes)')):
+    for key, name in (('search', 'search only'), ('push',
+                                                  'push + records (boxes)')):
         ours, ref = r[f'{key}_batched'], r[f'{key}_per_prototype']
         print(f'  {name:23s} batched {ours:8.3f} s ({ours / f:.2f}x fwd)'
               f'  per-prototype {ref:8.3f} s ({ref / f:.2f}x fwd)  '

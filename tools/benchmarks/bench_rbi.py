@@ -21,11 +21,12 @@ import torch
 
 from mmfg.models.necks.rbi import (IMAGENET_DATA_RANGE, image_thumbnails,
                                    psnr_scores)
+from mmfg.utils.benchmark import time_fn
 
 try:
-    from bench_gabor import base_parser, best_time, neck_overhead
+    from bench_gabor import base_parser, neck_overhead
 except ImportError:  # imported as tools.benchmarks.bench_rbi
-    from .bench_gabor import base_parser, best_time, neck_overhead
+    from .bench_gabor import base_parser, neck_overhead
 
 
 def loop_psnr(t: torch.Tensor, data_range: float,
@@ -57,9 +58,10 @@ def main() -> None:
     slow = loop_psnr(t, dr, mp)
     assert math.isclose(float((fast - slow).abs().max()), 0.0,
                         abs_tol=1e-3), 'vectorised PSNR != pair loop'
-    t_fast = best_time(lambda: psnr_scores(t, t, dr, mp), args.repeats, dev)
-    t_slow = best_time(lambda: loop_psnr(t, dr, mp),
-                       max(args.repeats // 2, 1), dev)
+    t_fast = time_fn(lambda: psnr_scores(t, t, dr, mp), dev, args.repeats,
+                     reduce='min')
+    t_slow = time_fn(lambda: loop_psnr(t, dr, mp), dev,
+                     max(args.repeats // 2, 1), reduce='min')
     print(f'  PSNR matrix {args.pairs_batch}x{args.pairs_batch} '
           f'(32x32 thumbnails): matmul {t_fast * 1e6:.0f} us, pair loop '
           f'{t_slow * 1e3:.1f} ms, speed-up {t_slow / t_fast:.0f}x')

@@ -16,14 +16,13 @@ Example::
         --batch 120 --dim 512
 """
 import argparse
-import time
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from mmfg.models.losses.relational_losses import (rkd_angle_loss,
                                                   rkd_distance_loss)
+from mmfg.utils.benchmark import time_fn
 
 
 def parse_args():
@@ -53,21 +52,6 @@ def broadcast_angle_loss(student, teacher, beta: float = 1.0):
     return loss.sum() / (n * (n - 1)**2)
 
 
-def timeit(fn: Callable, device: str, repeat: int) -> float:
-    """Median wall time of ``fn`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
 def main():
     args = parse_args()
     g = torch.Generator().manual_seed(0)
@@ -84,9 +68,9 @@ def main():
     fast = rkd_angle_loss(s, t)
     slow = broadcast_angle_loss(s, t)
     assert torch.allclose(fast, slow, rtol=1e-4, atol=1e-6), (fast, slow)
-    t_fast = timeit(run(rkd_angle_loss), args.device, args.repeat)
-    t_slow = timeit(run(broadcast_angle_loss), args.device, args.repeat)
-    t_dist = timeit(run(rkd_distance_loss), args.device, args.repeat)
+    t_fast = time_fn(run(rkd_angle_loss), args.device, args.repeat)
+    t_slow = time_fn(run(broadcast_angle_loss), args.device, args.repeat)
+    t_dist = time_fn(run(rkd_distance_loss), args.device, args.repeat)
     print(f'RKD losses, N={args.batch}, D={args.dim}, {args.device}, '
           'forward + backward (median of '
           f'{args.repeat}):')

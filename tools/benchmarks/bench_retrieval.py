@@ -23,13 +23,13 @@ Example::
         --large-queries 100000 --ref-queries 1000
 """
 import argparse
-import time
 from typing import Tuple
 
 import torch
 
 from mmfg.evaluation.metrics.retrieval import retrieval_metrics
 from mmfg.models.utils import pairwise_distance
+from mmfg.utils.benchmark import timed_call
 
 TOPK = (1, 2, 4, 8)
 
@@ -81,16 +81,6 @@ def dense_sort_recall(query, gallery, q_lab, g_lab, distance, device,
     return hits
 
 
-def timed(fn, device):
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    out = fn()
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - t
-
-
 def run(name, x, y, num_q, num_ref, args):
     print(f'\n== {name}: gallery {tuple(x.shape)}, {num_q} queries '
           f'(reference on {num_ref}), distance {args.distance}, '
@@ -101,13 +91,13 @@ def run(name, x, y, num_q, num_ref, args):
               self_index=torch.arange(num_q), device=dev)
     res = {}
     for backend in ('faiss', 'torch'):
-        out, t = timed(lambda: retrieval_metrics(
+        out, t = timed_call(lambda: retrieval_metrics(
             query, x, q_lab, y, backend=backend, **kw), args.device)
         res[backend] = (out, t)
         print(f'mmfg {backend:5s}: {t:8.3f} s  ({1e3 * t / num_q:.3f} ms '
               f'/ query)  ' + '  '.join(f'R@{k} {out[f"Recall@{k}"]:.2f}'
                                         for k in TOPK))
-    hits, t_ref = timed(lambda: dense_sort_recall(
+    hits, t_ref = timed_call(lambda: dense_sort_recall(
         x[:num_ref], x, y[:num_ref], y, args.distance, dev), args.device)
     ref = {f'Recall@{k}': 100 * float(h) / num_ref
            for k, h in zip(TOPK, hits)}

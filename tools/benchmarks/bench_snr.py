@@ -14,12 +14,12 @@ Example::
     python tools/benchmarks/bench_snr.py --device cuda --n 2048 --dim 512
 """
 import argparse
-import time
 from typing import Callable, Tuple
 
 import torch
 
 from mmfg.models.utils import snr_distance
+from mmfg.utils.benchmark import peak_memory_mib, time_fn
 
 
 def parse_args():
@@ -37,51 +37,9 @@ def snr_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         a, dim=-1, keepdim=True)
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def _cpu_peak(fn: Callable) -> float:
-    """Peak resident memory (bytes) that ``fn`` adds, measured in a forked
-    child (its high-water mark starts at the parent's resident size)."""
-    import os
-    import resource
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(read)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        fn()
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        os.write(write, str((after - before) * 1024).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as f:
-        value = float(f.read() or 0)
-    os.waitpid(pid, 0)
-    return value
-
-
 def measure(fn: Callable, device: str, repeat: int) -> Tuple[float, float]:
     """Median time (s) and peak memory (MiB) of ``fn``."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        _sync(device)
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    if device.startswith('cuda'):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        _sync(device)
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = _cpu_peak(fn)
-    return sorted(times)[len(times) // 2], peak / 2**20
+    return time_fn(fn, device, repeat), peak_memory_mib(fn, device)
 
 
 def main():

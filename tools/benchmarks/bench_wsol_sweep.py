@@ -17,7 +17,6 @@ Example::
         --num-maps 64
 """
 import argparse
-import time
 
 import cv2
 import numpy as np
@@ -27,6 +26,7 @@ from mmfg.explain.localization import (box_iou_plus1, default_thresholds,
                                        image_chunks, normalize_map,
                                        quantize_map, reference_sweep_boxes,
                                        sweep, sweep_result_ious)
+from mmfg.utils.benchmark import timed_call
 
 
 def parse_args():
@@ -75,22 +75,12 @@ def vectorised(qs, gts, taus, device, backend):
     return [lar, alls]
 
 
-def timed(fn, device):
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    out = fn()
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - t
-
-
 def main():
     args = parse_args()
     cv2.setNumThreads(1)
     taus = default_thresholds(args.interval)
     qs, gts = make_maps(args.num_maps, args.size, args.coarse, args.seed)
-    ref, t_ref = timed(lambda: reference(qs, gts, taus), args.device)
+    ref, t_ref = timed_call(lambda: reference(qs, gts, taus), args.device)
     print(f'{args.num_maps} maps {args.size}x{args.size}, {len(taus)} '
           f'thresholds, largest + all contours, device {args.device}')
     print(f'  per-threshold cv2 loop : {t_ref * 1000 / args.num_maps:8.1f} '
@@ -99,7 +89,7 @@ def main():
         if backend == 'cv2' and not args.device.startswith('cpu'):
             continue
         vectorised(qs[:1], gts[:1], taus, args.device, backend)  # warm-up
-        vec, t_vec = timed(
+        vec, t_vec = timed_call(
             lambda: vectorised(qs, gts, taus, args.device, backend),
             args.device)
         for a, b in zip(ref, vec):

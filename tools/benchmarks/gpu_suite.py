@@ -57,6 +57,8 @@ import torch.nn as nn
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from mmfg.utils.benchmark import synchronize as sync  # noqa: E402
+
 # name, config, image size, options
 METHODS_448 = [
     ('plain R50 (mmpretrain)', None, {}),
@@ -84,11 +86,6 @@ METHODS_OTHER = [
     ('MetaFormer-1 + attributes', 'configs/metaformer/'
      'metaformer-1_cub-attr_384.py', dict(size=384, meta=True)),
 ]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def peak_mib(device: torch.device) -> Optional[float]:

@@ -1,0 +1,61 @@
+"""Timing helpers shared by tools/benchmarks: interleaving, reductions,
+single timed calls and peak memory."""
+import time
+
+import numpy as np
+import pytest
+
+from mmfg.utils.benchmark import (peak_memory_mib, time_fn, time_fns,
+                                  timed_call)
+
+
+def test_time_fns_interleaves_and_counts_calls():
+    order = []
+
+    def make(name, seconds):
+        def fn():
+            order.append(name)
+            time.sleep(seconds)
+        return fn
+
+    fast, slow = time_fns([make('a', 0.0), make('b', 0.02)], repeat=3,
+                          warmup=2)
+    # two warm-up calls each, then a, b alternating three times
+    assert order == ['a', 'a', 'b', 'b'] + ['a', 'b'] * 3
+    assert slow >= 0.02 > fast
+
+
+def test_time_fn_reductions():
+    delays = iter([0.0, 0.03, 0.0, 0.0])  # warm-up, then 3 timed calls
+
+    def fn():
+        time.sleep(next(delays))
+
+    # median of (0.03, 0, 0) is small; one slow call does not move it
+    assert time_fn(fn, repeat=3, reduce='median') < 0.02
+    delays = iter([0.0, 0.03, 0.03, 0.0])
+    assert time_fn(fn, repeat=3, reduce='min') < 0.02
+    delays = iter([0.0, 0.03, 0.03, 0.0])
+    assert time_fn(fn, repeat=3, reduce='median') >= 0.03
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='repeat'):
+        time_fn(lambda: None, repeat=0)
+    with pytest.raises(ValueError, match='reduce'):
+        time_fn(lambda: None, reduce='mean')
+
+
+def test_timed_call_returns_result():
+    out, seconds = timed_call(lambda: (time.sleep(0.01), 7)[1])
+    assert out == 7 and seconds >= 0.01
+
+
+def test_cpu_peak_memory_sees_an_allocation():
+    def alloc():
+        a = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        return a.sum()
+
+    peak = peak_memory_mib(alloc)
+    assert 48 < peak < 200
+    assert peak_memory_mib(lambda: None) < 16
