@@ -1,63 +1,9 @@
-# FGVC-Aircraft (variant level) at 448 px.
-# Layout and download: see docs/datasets.md. Checkpoints are selected on the
-# held-out `val` split (drawn from the official train set), never on `test`.
+# FGVC-Aircraft (variant level) at 448 px (the recipe of fgvc_448.py).
+_base_ = ['./fgvc_448.py']
+
 dataset_type = 'FGVCAircraft'
 data_root = 'data/fgvc_aircraft'
-
-data_preprocessor = dict(
-    num_classes=100,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=512, keep_ratio=False),
-    dict(type='RandomCrop', crop_size=448),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackFGInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=512, keep_ratio=False),
-    dict(type='CenterCrop', crop_size=448),
-    dict(type='PackFGInputs'),
-]
-
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
-
-test_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-test_evaluator = val_evaluator
+data_preprocessor = dict(num_classes=100)
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+test_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))

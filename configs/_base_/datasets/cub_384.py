@@ -1,15 +1,5 @@
-# CUB-200-2011 at 384 px.
-# Layout and download: see docs/datasets.md. Checkpoints are selected on the
-# held-out `val` split (drawn from the official train set), never on `test`.
-dataset_type = 'CUB'
-data_root = 'data/CUB_200_2011'
-
-data_preprocessor = dict(
-    num_classes=200,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
+# CUB-200-2011 at 384 px (random resized crop; short edge 438, centre crop).
+_base_ = ['./cub_448.py']
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -24,39 +14,6 @@ test_pipeline = [
     dict(type='PackFGInputs'),
 ]
 
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
-
-test_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-test_evaluator = val_evaluator
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -1,15 +1,6 @@
-# "Cropped CUB": each image cropped to its bounding box on the fly, 224 px (ProtoPNet-style papers).
-# Layout and download: see docs/datasets.md. Checkpoints are selected on the
-# held-out `val` split (drawn from the official train set), never on `test`.
-dataset_type = 'CUB'
-data_root = 'data/CUB_200_2011'
-
-data_preprocessor = dict(
-    num_classes=200,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
+# "Cropped CUB": each image cropped to its bounding box on the fly, 224 px
+# (ProtoPNet-style papers): cub_224.py with a BBoxCrop after loading.
+_base_ = ['./cub_224.py']
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -25,39 +16,6 @@ test_pipeline = [
     dict(type='PackFGInputs'),
 ]
 
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
-val_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
-
-test_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=True,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-test_evaluator = val_evaluator
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
