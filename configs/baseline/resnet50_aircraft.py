@@ -1,4 +1,5 @@
 _base_ = [
+    '../_base_/models/resnet50_linear.py',
     '../_base_/datasets/aircraft_448.py',
     '../_base_/schedules/sgd_fgvc_100e.py',
     '../_base_/default_runtime.py',
@@ -9,21 +10,9 @@ _base_ = [
 pretrained = None
 
 model = dict(
-    type='ImageClassifier',
     backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(3, ),
-        style='pytorch',
         init_cfg=dict(
             type='Pretrained', checkpoint=pretrained, prefix='backbone')
         if pretrained else None),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=100,
-        in_channels=2048,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, 5)),
+    head=dict(num_classes=100),
 )
