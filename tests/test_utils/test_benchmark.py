@@ -5,8 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from mmfg.utils.benchmark import (peak_memory_mib, time_fn, time_fns,
-                                  timed_call)
+from mmfg.utils.benchmark import peak_memory_mib, time_fn, time_fns, timed_call
 
 
 def test_time_fns_interleaves_and_counts_calls():
