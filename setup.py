@@ -83,6 +83,7 @@ setup(
         'det': read_requirements('det'),
         'seg': read_requirements('seg'),
         'diffusion': read_requirements('diffusion'),
+        'lint': read_requirements('lint'),
         'all': (read_requirements('tests') + read_requirements('det') +
                 read_requirements('seg') + read_requirements('diffusion')),
     },
