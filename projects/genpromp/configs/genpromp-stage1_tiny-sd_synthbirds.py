@@ -1,8 +1,14 @@
 # GenPromp stage 1 on SynthBirds with a tiny random Stable Diffusion (CPU,
 # minutes): only the 10 class-token embeddings train, on the eps-prediction
-# loss of random template prompts "a photo of a <c>".
+# loss of random template prompts "a photo of a <c>". It starts from the
+# stage-0 checkpoint (caption pretraining of the UNet and text encoder);
+# the class tokens start from the meta word 'bird' as trained there.
+#   python tools/train.py \
+#       projects/genpromp/configs/genpromp-stage0_tiny-sd_synthbirds.py
 #   python tools/train.py \
 #       projects/genpromp/configs/genpromp-stage1_tiny-sd_synthbirds.py
+# (load_from=None trains stage 1 on the random tiny SD, the pre-stage-0
+# recipe; then drop meta_words to use the bill words as before)
 _base_ = [
     '../../../configs/_base_/datasets/synthbirds.py',
     '../../../configs/_base_/default_runtime.py',
@@ -11,7 +17,11 @@ _base_ = [
 
 # class_names: the dataset's classes.txt (written when SynthBirds is
 # generated; change it with data_root)
-model = dict(stage='prompt', class_names='data/synthbirds/classes.txt')
+model = dict(
+    stage='prompt',
+    class_names='data/synthbirds/classes.txt',
+    meta_words=['bird'] * 10)
+load_from = 'work_dirs/genpromp-stage0_tiny-sd_synthbirds/epoch_24.pth'
 
 # Stable Diffusion reads RGB images in [-1, 1]; 64 px -> 16 x 16 latents
 data_preprocessor = dict(

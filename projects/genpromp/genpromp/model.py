@@ -4,15 +4,24 @@ Public signature (stable)::
 
     GenPromp(num_classes, class_names, pretrained_model_path=None,
              components=None, stage='prompt', templates=CAPTION_TEMPLATES,
+             train_text_encoder=True,
              train_combine_ratio=0.5, test_combine_ratio=0.6,
              timesteps=(0, 99), attn_resolutions=(8, 16), noise_seed=0,
              map_source='attention', ...)
     # loss(): {'loss': eps-MSE};  predict() -> DataSample with loc_map (h, w)
+    # stage 'caption' (stage 0) reads each sample's ``texts`` metainfo
 
 Zhao et al., "Generative Prompt Model for Weakly Supervised Object
 Localization", ICCV 2023 (callsys/GenPromp). A Stable Diffusion v1-4 model
 (CLIP text encoder, VAE, UNet, DDPM schedule) used as a localiser:
 
+- stage ``'caption'`` (stage 0, not in the paper, which starts from a
+  pretrained SD): text-to-image training of the UNet and the text encoder
+  on the ε-prediction loss conditioned on a caption of each image (the
+  samples' ``texts``, e.g. :class:`SynthBirdsCaptions`), emulating the
+  pretraining that makes word attention follow objects; the class rows
+  are kept equal to their meta words' rows, so stage 1 starts from the
+  trained meta word;
 - stage ``'prompt'`` (stage 1): one new token per class, initialised from
   the class's meta word (the last word of its name), learns the ε-prediction
   loss ``||ε - ε_θ(z_t, t, τ(prompt))||²`` of random template prompts
@@ -64,11 +73,14 @@ class GenPromp(BaseModel):
             folder (diffusers layout).
         components (dict, optional): tiny model configs instead (see
             :func:`build_sd_components`).
-        stage (str): ``'prompt'`` (stage 1) or ``'unet'`` (stage 2); which
-            parameters train. Inference is the same for both.
+        stage (str): ``'caption'`` (stage 0), ``'prompt'`` (stage 1) or
+            ``'unet'`` (stage 2); which parameters train. Inference is the
+            same for all.
         templates (Sequence[str]): caption templates with one ``{}``, the
             class token at the same position in all of them.
         meta_words (Sequence[str], optional): override the meta words.
+        train_text_encoder (bool): stage 0 also trains the text encoder
+            (token table included). Default True.
         train_combine_ratio (float): weight of the representative embedding
             in stage 2. Default 0.5.
         test_combine_ratio (float): its weight at inference. Default 0.6.
@@ -94,6 +106,7 @@ class GenPromp(BaseModel):
                  stage: str = 'prompt',
                  templates: Sequence[str] = CAPTION_TEMPLATES,
                  meta_words: Optional[Sequence[str]] = None,
+                 train_text_encoder: bool = True,
                  train_combine_ratio: float = 0.5,
                  test_combine_ratio: float = 0.6,
                  timesteps: Sequence[int] = (0, 99),
@@ -111,9 +124,10 @@ class GenPromp(BaseModel):
             data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if stage not in ('prompt', 'unet'):
-            raise ConfigError(f'GenPromp: stage={stage!r} must be "prompt" '
-                              '(stage 1) or "unet" (stage 2).')
+        if stage not in ('caption', 'prompt', 'unet'):
+            raise ConfigError(f'GenPromp: stage={stage!r} must be "caption" '
+                              '(stage 0), "prompt" (stage 1) or "unet" '
+                              '(stage 2).')
         if map_source not in ('attention', 'centre'):
             raise ConfigError(f'GenPromp: map_source={map_source!r} must be '
                               '"attention" or "centre".')
@@ -124,6 +138,7 @@ class GenPromp(BaseModel):
         self.num_classes = int(num_classes)
         self.class_names = class_names
         self.stage = stage
+        self.train_text_encoder = bool(train_text_encoder)
         self.templates = tuple(templates)
         self.meta_words = list(meta_words) if meta_words else None
         self.train_combine_ratio = float(train_combine_ratio)
@@ -149,6 +164,12 @@ class GenPromp(BaseModel):
             PromptTokenEmbedding(base, [0] * self.num_classes))
         if stage == 'prompt':
             self.prompt_embedding.prompts.requires_grad_(True)
+        elif stage == 'caption':
+            self.prompt_embedding.prompts.requires_grad_(False)
+            self.unet.requires_grad_(True)
+            if self.train_text_encoder:
+                self.text_encoder.requires_grad_(True)
+                self.prompt_embedding.base.weight.requires_grad_(True)
         else:
             self.prompt_embedding.prompts.requires_grad_(False)
             self.unet.requires_grad_(True)
@@ -274,7 +295,8 @@ class GenPromp(BaseModel):
         """Set the mode; frozen parts stay in eval mode; drop the cache."""
         super().train(mode)
         self.vae.eval()
-        self.text_encoder.eval()
+        if not (self.stage == 'caption' and self.train_text_encoder):
+            self.text_encoder.eval()
         if self.stage == 'prompt':
             self.unet.eval()
         self._emb_cache.clear()
@@ -282,6 +304,62 @@ class GenPromp(BaseModel):
 
     def _drop_cache_hook(self, *args, **kwargs) -> None:
         self._emb_cache.clear()
+
+    def train_step(self, data, optim_wrapper) -> Dict[str, torch.Tensor]:
+        """MMEngine's train step; in stage 0 the class rows then follow
+        their meta words' (trained) rows, so a stage-1 run loading this
+        checkpoint starts each class token from its trained meta word."""
+        log_vars = super().train_step(data, optim_wrapper)
+        if self.stage == 'caption':
+            with torch.no_grad():
+                emb = self.prompt_embedding
+                emb.prompts.copy_(
+                    emb.base.weight[self._class_tokens()['meta_ids']])
+            self._emb_cache.clear()
+        return log_vars
+
+    def caption_ids(self, data_samples: List[DataSample]) -> torch.Tensor:
+        """Token ids of one caption per sample (stage 0).
+
+        Each sample's ``texts`` metainfo (a list of captions, as CUB's
+        ``with_text`` or :class:`SynthBirdsCaptions` give, or one string)
+        contributes one caption drawn at random.
+
+        Args:
+            data_samples (list[DataSample]): with ``texts``.
+
+        Returns:
+            Tensor: ``(B, L)`` int64 ids padded to the tokenizer length.
+
+        Raises:
+            ValueError: a sample without ``texts`` or a caption longer than
+                the tokenizer length.
+        """
+        caps = []
+        for s in data_samples or []:
+            texts = s.get('texts', None)
+            if isinstance(texts, str):
+                texts = [texts]
+            if not texts:
+                raise ValueError(
+                    'GenPromp: stage "caption" needs captions: each data '
+                    'sample needs a "texts" metainfo (use the dataset '
+                    'SynthBirdsCaptions or CUB with_text=True, and '
+                    'PackFGInputs(meta_keys=(..., "texts"))).')
+            caps.append(texts[int(torch.randint(len(texts), ()))])
+        if not caps:
+            raise ValueError('GenPromp: stage "caption" got no data samples.')
+        max_len = self.tokenizer.model_max_length
+        ids = self.tokenizer(caps, padding='max_length', truncation=False,
+                             max_length=max_len).input_ids
+        for cap, row in zip(caps, ids):
+            if len(row) > max_len:
+                raise ValueError(
+                    f'GenPromp: caption {cap!r} is {len(row)} tokens, more '
+                    f'than the tokenizer length {max_len}; shorten the '
+                    'caption templates, or (tiny tokenizer) add its words to '
+                    'model.components.tokenizer.words so each is one token.')
+        return torch.as_tensor(ids, dtype=torch.long)
 
     # ------------------------------------------------------------------
     # forward
@@ -357,7 +435,10 @@ class GenPromp(BaseModel):
         tpl = torch.randint(0, len(self.templates), (b, ),
                             device=labels.device)
         rep_ids = tokens['rep'][labels, tpl]
-        if self.stage == 'prompt':
+        if self.stage == 'caption':
+            cond = self.encode_text(
+                self.caption_ids(data_samples).to(inputs.device))
+        elif self.stage == 'prompt':
             cond = self.encode_text(rep_ids)
         else:
             with torch.no_grad():

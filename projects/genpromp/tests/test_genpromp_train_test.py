@@ -1,4 +1,5 @@
-"""End to end: tools/train.py (stage 1) then tools/test.py on SynthBirds."""
+"""End to end: tools/train.py (stage 0, then stage 1 loading it) and
+tools/test.py on a generated SynthBirds."""
 import json
 import os
 import os.path as osp
@@ -12,8 +13,9 @@ pytest.importorskip('transformers', reason='GenPromp needs transformers')
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
-CFG = osp.join(ROOT, 'projects', 'genpromp', 'configs',
-               'genpromp-stage1_tiny-sd_synthbirds.py')
+CFG_DIR = osp.join(ROOT, 'projects', 'genpromp', 'configs')
+CFG0 = osp.join(CFG_DIR, 'genpromp-stage0_tiny-sd_synthbirds.py')
+CFG1 = osp.join(CFG_DIR, 'genpromp-stage1_tiny-sd_synthbirds.py')
 
 
 def _run(args):
@@ -26,21 +28,14 @@ def _run(args):
     return proc
 
 
-@pytest.mark.slow
-def test_genpromp_train_and_test_tiny(tmp_path):
-    from mmfg.datasets.synth import generate_synthbirds
-    data = str(tmp_path / 'synthbirds')
-    gen = dict(num_classes=4, images_per_class=8, image_size=64, seed=0,
-               difficulty='easy')
-    generate_synthbirds(data, progress=False, **gen)
-    cfg = tmp_path / 'genpromp_tiny.py'
-    cfg.write_text(f'''
-_base_ = [{CFG!r}]
+def _tiny_config(path, base, data, gen, extra):
+    path.write_text(f'''
+_base_ = [{base!r}]
 data_root = {data!r}
 gen_cfg = {gen!r}
 data_preprocessor = dict(num_classes=4)
 model = dict(num_classes=4, class_names={data + '/classes.txt'!r},
-             data_preprocessor=data_preprocessor)
+             meta_words=['bird'] * 4, data_preprocessor=data_preprocessor)
 _loader = dict(num_workers=0, persistent_workers=False)
 train_dataloader = dict(batch_size=8, **_loader,
                         dataset=dict(data_root=data_root, gen_cfg=gen_cfg))
@@ -48,22 +43,56 @@ val_dataloader = dict(batch_size=16, **_loader,
                       dataset=dict(data_root=data_root, gen_cfg=gen_cfg))
 test_dataloader = dict(batch_size=16, **_loader,
                        dataset=dict(data_root=data_root, gen_cfg=gen_cfg))
-train_cfg = dict(max_epochs=1, val_interval=1)
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval=1))
-''')
-    work = str(tmp_path / 'work')
-    _run(['tools/train.py', str(cfg), '--work-dir', work])
-    ckpt = osp.join(work, 'epoch_1.pth')
-    assert osp.isfile(ckpt)
-    _run(['tools/test.py', str(cfg), ckpt, '--work-dir', work,
-          '--out', osp.join(work, 'metrics.json')])
-    with open(osp.join(work, 'metrics.json')) as f:
-        metrics = json.load(f)
-    assert 0 <= metrics['wsol/MaxBoxAccV2'] <= 100
-    assert 0 <= metrics['wsol/GTKnownLoc'] <= 100
-    # the stage-1 checkpoint holds the learned class rows
+''' + extra)
+    return str(path)
+
+
+@pytest.mark.slow
+def test_genpromp_stage0_stage1_and_test_tiny(tmp_path):
+    """Stage 0 (captions) -> stage 1 (load_from) -> tools/test.py."""
     import torch
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)
-    keys = [k for k in state['state_dict'] if k.endswith('prompts')]
-    assert len(keys) == 1 and state['state_dict'][keys[0]].shape[0] == 4
+
+    from mmfg.datasets.synth import generate_synthbirds
+    data = str(tmp_path / 'synthbirds')
+    gen = dict(num_classes=4, images_per_class=8, image_size=64, seed=0,
+               difficulty='easy')
+    generate_synthbirds(data, progress=False, **gen)
+    work0, work1 = str(tmp_path / 'work0'), str(tmp_path / 'work1')
+    cfg0 = _tiny_config(tmp_path / 's0.py', CFG0, data, gen,
+                        'train_cfg = dict(max_epochs=1, val_interval=10)')
+    _run(['tools/train.py', cfg0, '--work-dir', work0])
+    ckpt0 = osp.join(work0, 'epoch_1.pth')
+    cfg1 = _tiny_config(
+        tmp_path / 's1.py', CFG1, data, gen,
+        f'train_cfg = dict(max_epochs=1, val_interval=10)\n'
+        f'load_from = {ckpt0!r}')
+    _run(['tools/train.py', cfg1, '--work-dir', work1])
+    ckpt1 = osp.join(work1, 'epoch_1.pth')
+    _run(['tools/test.py', cfg1, ckpt1, '--work-dir', work1,
+          '--out', osp.join(work1, 'metrics.json')])
+    with open(osp.join(work1, 'metrics.json')) as f:
+        metrics = json.load(f)
+    for key in ('GTKnownLoc', 'MaxBoxAccV2', 'PxAP'):
+        assert 0 <= metrics[f'wsol/{key}'] <= 100
+
+    def state(path):
+        return torch.load(path, map_location='cpu',
+                          weights_only=False)['state_dict']
+
+    s0, s1 = state(ckpt0), state(ckpt1)
+    (prompts, ) = [k for k in s0 if k.endswith('prompts')]
+    (table, ) = [k for k in s0 if k.endswith('token_embedding.base.weight')]
+    assert s0[prompts].shape[0] == 4
+    # stage 0 trained the token table and kept the class rows equal to the
+    # (trained) 'bird' row; the random-init table differs from it
+    bird = (s0[table] == s0[prompts][0]).all(1).nonzero()
+    assert len(bird) == 1
+    for c in range(4):
+        assert torch.equal(s0[prompts][c], s0[table][bird[0, 0]])
+    # stage 1 started from stage 0 (load_from) and trained only the rows
+    unet = [k for k in s0 if k.startswith('unet.')]
+    assert unet and all(torch.equal(s0[k], s1[k]) for k in unet)
+    assert torch.equal(s0[table], s1[table])
+    assert not torch.equal(s0[prompts], s1[prompts])

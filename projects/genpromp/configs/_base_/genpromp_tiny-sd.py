@@ -7,7 +7,8 @@ custom_imports = dict(
     imports=['projects.genpromp.genpromp'], allow_failed_imports=False)
 
 # SynthBirds words: templates' words are added automatically; the meta
-# words are the last words of the class names (the bill shapes).
+# words are the last words of the class names (the bill shapes) unless
+# model.meta_words sets them (the stage-0 recipe uses 'bird').
 tiny_components = dict(
     unet=dict(
         sample_size=16,
@@ -36,7 +37,14 @@ tiny_components = dict(
         num_hidden_layers=2,
         num_attention_heads=2),
     tokenizer=dict(
-        words=['conebill', 'needlebill', 'hookbill', 'sicklebill'],
+        # + the SynthBirds caption words of stage 0 (CAPTION_WORDS of
+        # projects/genpromp/genpromp/captions.py): body colours, 'bird',
+        # backgrounds
+        words=[
+            'conebill', 'needlebill', 'hookbill', 'sicklebill', 'bird', 'on',
+            'brown', 'grey', 'olive', 'tan', 'slate', 'buff', 'sky', 'haze',
+            'leaves', 'grass', 'forest', 'bark', 'sand', 'rock', 'cloud'
+        ],
         model_max_length=16),
 )
 
