@@ -138,3 +138,32 @@ def test_cmd_swin_backbone():
         img_size=32, out_indices=(1, ), pad_small_map=True)))
     losses = model.loss(_views(), None)
     assert torch.isfinite(sum(losses.values()))
+
+
+def test_cmd_resnet_map_backbone():
+    """A CNN's last (B, C, H, W) map gives the regions (as in
+    cmd_r18-c32_synthbirds.py); its features are the map's mean."""
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    c = 64  # ResNet-18 with base 8: 8-16-32-64
+    cfg = _cfg(backbone=dict(type='ResNet', depth=18, stem_channels=8,
+                             base_channels=8, strides=(1, 2, 2, 1),
+                             out_indices=(3, )))
+    for key in ('head', 'region_head', 'mil_pooling'):
+        cfg[key]['in_channels'] = c
+    model = MODELS.build(cfg)
+    model.init_weights()
+    losses = model.loss(_views(), None)
+    assert set(losses) == {'loss_image', 'loss_region', 'loss_inter_teacher',
+                           'loss_inter_student'}
+    sum(losses.values()).backward()
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    model.eval()
+    x = _views()[0]
+    fmap = model.teacher.module['backbone'](x)[-1]
+    assert fmap.shape == (2, c, 2, 2)  # 32 px / 16 -> 2 x 2 regions
+    feat = model.extract_feat(x, pool='mean')
+    torch.testing.assert_close(feat, fmap.mean((2, 3)))
+    torch.testing.assert_close(model.extract_feat(x, pool='cls'), feat)
+    torch.testing.assert_close(
+        model.extract_feat(x, pool='cls+mean'), torch.cat([feat, feat], 1))
