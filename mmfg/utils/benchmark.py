@@ -87,9 +87,37 @@ def timed_call(fn: Callable[[], Any],
     return out, time.perf_counter() - start
 
 
+def _status_kib(field: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise OSError(f'/proc/self/status has no {field}')
+
+
 def _cpu_peak_bytes(fn: Callable[[], Any]) -> float:
-    """Resident memory (bytes) that ``fn`` adds at its peak, measured in a
-    forked child (whose high-water mark starts at the parent's size)."""
+    """Resident memory (bytes) that ``fn`` adds at its peak.
+
+    Linux: the peak-RSS mark of this process is reset first (``5`` written
+    to ``/proc/self/clear_refs``), so ``VmHWM`` after the call minus
+    ``VmRSS`` before is the peak that the call added, whatever the process
+    used earlier. Elsewhere: ``ru_maxrss`` growth in a forked child, which
+    only sees what exceeds the process's earlier high-water mark.
+    """
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        before = _status_kib('VmRSS')
+    except OSError:
+        return _forked_peak_bytes(fn)
+    fn()
+    return float(max(_status_kib('VmHWM') - before, 0) * 1024)
+
+
+def _forked_peak_bytes(fn: Callable[[], Any]) -> float:
+    """Growth of ``ru_maxrss`` (bytes) while ``fn`` runs in a forked child
+    (the child starts from this process's high-water mark)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -110,8 +138,8 @@ def peak_memory_mib(fn: Callable[[], Any], device: Device = 'cpu') -> float:
     """Peak memory (MiB) that one call of ``fn`` adds on ``device``.
 
     CUDA: ``max_memory_allocated`` above the memory allocated before the
-    call. CPU: growth of the resident high-water mark of a forked child
-    (POSIX only; coarse, page granularity).
+    call. CPU: the resident-set peak above the size before the call (Linux
+    ``/proc``; page granularity, includes allocator caching).
     """
     if torch.device(device).type == 'cuda':
         synchronize(device)

@@ -5,8 +5,9 @@
 
 Time (forward, and forward + backward) and peak memory of each, the ratios,
 and the largest difference between the two results, in one run. Peak
-memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU the growth
-of the peak resident size of a forked child that runs it once.
+memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU the peak
+resident size above the size before the call
+(:func:`mmfg.utils.benchmark.peak_memory_mib`).
 
 Example::
 
@@ -66,10 +67,12 @@ def main():
     for label, wrap in (('forward', fwd), ('forward+backward', fwd_bwd)):
         t_m, m_m = measure(wrap(snr_distance), args.device, args.repeat)
         t_b, m_b = measure(wrap(snr_broadcast), args.device, args.repeat)
+        mem_ratio = (f'{m_b / m_m:6.1f}x' if m_m >= 0.5 else
+                     'n/a (matmul < 0.5 MiB)')
         print(f'{label:17s} matmul {1e3 * t_m:9.2f} ms {m_m:9.1f} MiB | '
               f'N x M x D {1e3 * t_b:9.2f} ms {m_b:9.1f} MiB | '
               f'ratio time {t_b / t_m:6.1f}x  '
-              f'memory {m_b / max(m_m, 1e-6):6.1f}x')
+              f'memory {mem_ratio}')
 
 
 if __name__ == '__main__':
