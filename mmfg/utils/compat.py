@@ -15,10 +15,16 @@ Applied once, on ``import mmfg``:
   arguments``. Then MMPretrain's multi-modal models are switched off (they
   become MMPretrain's own "needs extra dependencies" placeholders); no mmfg
   component uses them.
+- numpy >= 2 refuses ``np.uint8(negative)``, so mmcv 2.1's ``adjust_hue``
+  (hence MMPretrain's ``ColorJitter`` with ``hue > 0``, which draws
+  negative shifts half of the time) raises ``OverflowError``. It is
+  replaced by a version that wraps the shift modulo 256 (the same result
+  as before for positive shifts) when the installed one fails.
 """
 import importlib.metadata
 import sys
 import warnings
+from typing import Optional
 
 import numpy as np
 
@@ -62,6 +68,69 @@ def patch_mmpretrain_multimodal() -> bool:
     return True
 
 
+def _adjust_hue(img: np.ndarray, hue_factor: float,
+                backend: Optional[str] = None) -> np.ndarray:
+    """``mmcv.adjust_hue`` with the hue shift wrapped modulo 256 (numpy 2).
+
+    Args:
+        img (np.ndarray): ``(H, W, 3)`` BGR image.
+        hue_factor (float): shift of the hue channel in ``[-0.5, 0.5]``
+            (a full turn is 1).
+        backend (str, optional): ``'cv2'`` or ``'pillow'``; default mmcv's
+            ``imread_backend``.
+
+    Returns:
+        np.ndarray: the image, same dtype, hue shifted.
+    """
+    import cv2
+    import mmcv.image.io as mmcv_io
+    backend = backend or mmcv_io.imread_backend
+    if backend not in ('cv2', 'pillow'):
+        raise ValueError(f'adjust_hue: backend {backend!r} is not supported; '
+                         "use 'cv2' or 'pillow'.")
+    if not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f'adjust_hue: hue_factor {hue_factor} is not in '
+                         '[-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and img.ndim in (2, 3)):
+        raise TypeError('adjust_hue: img must be an ndarray of 2 or 3 dims.')
+    shift = np.uint8(int(hue_factor * 255) % 256)  # truncation as mmcv
+    if backend == 'pillow':
+        from PIL import Image
+        if img.dtype != np.uint8:
+            raise TypeError('adjust_hue: the pillow backend needs uint8.')
+        h, s, v = Image.fromarray(img[..., ::-1], mode='RGB').convert(
+            'HSV').split()
+        h = Image.fromarray(np.asarray(h, dtype=np.uint8) + shift, 'L')
+        rgb = Image.merge('HSV', (h, s, v)).convert('RGB')
+        return np.asarray(rgb, dtype=img.dtype)[..., ::-1]
+    hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
+    hsv[..., 0] += shift  # uint8: wraps around the hue circle
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
+
+
+def patch_mmcv_adjust_hue() -> bool:
+    """Replace mmcv's ``adjust_hue`` if it fails on a negative shift.
+
+    Returns:
+        bool: whether the replacement was needed and made.
+    """
+    try:
+        import mmcv
+        import mmcv.image
+        import mmcv.image.photometric as photometric
+    except ImportError:
+        return False
+    try:
+        mmcv.adjust_hue(np.zeros((1, 1, 3), np.uint8), -0.1)
+        return False
+    except (OverflowError, ValueError, TypeError):
+        pass
+    for mod in (mmcv, mmcv.image, photometric):
+        if hasattr(mod, 'adjust_hue'):
+            mod.adjust_hue = _adjust_hue
+    return True
+
+
 def apply_compat_patches() -> None:
     """Apply all shims (idempotent)."""
     global _APPLIED
@@ -69,6 +138,7 @@ def apply_compat_patches() -> None:
         return
     patch_mmengine_checkpoint_loader()
     patch_mmpretrain_multimodal()
+    patch_mmcv_adjust_hue()
     if not hasattr(np, 'in1d'):
         np.in1d = _in1d
     _APPLIED = True
