@@ -56,11 +56,12 @@ data_preprocessor = dict(
 
 
 def _colour(blur_prob, solarize_prob):
-    # hue 0: mmcv's adjust_hue overflows on negative shifts under numpy 2
+    # DINO / EsViT colour jitter (hue > 0 needs mmfg's adjust_hue fix for
+    # numpy 2, applied on import mmfg)
     return [
         dict(type='RandomApply', prob=0.8, transforms=[
             dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                 saturation=0.2)]),
+                 saturation=0.2, hue=0.1)]),
         dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
              channel_weights=(0.114, 0.587, 0.2989)),
         dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
