@@ -139,7 +139,9 @@ def peak_memory_mib(fn: Callable[[], Any], device: Device = 'cpu') -> float:
 
     CUDA: ``max_memory_allocated`` above the memory allocated before the
     call. CPU: the resident-set peak above the size before the call (Linux
-    ``/proc``; page granularity, includes allocator caching).
+    ``/proc``; page granularity). Memory the allocator already holds from
+    earlier work is reused without growing the resident set, so on the
+    CPU measure in a fresh process, largest consumer last.
     """
     if torch.device(device).type == 'cuda':
         synchronize(device)
