@@ -108,6 +108,16 @@ def _adjust_hue(img: np.ndarray, hue_factor: float,
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
 
 
+def _hue_shift_works(adjust_hue) -> bool:
+    """Whether ``adjust_hue`` takes a negative shift (mmcv 2.1 under numpy
+    2 raises ``OverflowError`` on ``np.uint8(negative)``)."""
+    try:
+        adjust_hue(np.zeros((1, 1, 3), np.uint8), -0.1)
+    except OverflowError:
+        return False
+    return True
+
+
 def patch_mmcv_adjust_hue() -> bool:
     """Replace mmcv's ``adjust_hue`` if it fails on a negative shift.
 
@@ -120,11 +130,8 @@ def patch_mmcv_adjust_hue() -> bool:
         import mmcv.image.photometric as photometric
     except ImportError:
         return False
-    try:
-        mmcv.adjust_hue(np.zeros((1, 1, 3), np.uint8), -0.1)
+    if _hue_shift_works(mmcv.adjust_hue):
         return False
-    except (OverflowError, ValueError, TypeError):
-        pass
     for mod in (mmcv, mmcv.image, photometric):
         if hasattr(mod, 'adjust_hue'):
             mod.adjust_hue = _adjust_hue
