@@ -1,7 +1,11 @@
 """The GPU suite runs on CPU in its smoke mode and reports what it measured
 (ratios against the plain classifier of the same run, push vs forward)."""
+import argparse
 import importlib.util
 import os.path as osp
+
+import pytest
+import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -44,3 +48,27 @@ def test_shrink_maps_resnet50_to_resnet18():
     assert cfg['backbone']['depth'] == 18
     assert cfg['head']['in_channels'] == 512
     assert cfg['neck'][0]['in_channels'] == 256
+
+
+def _entries():
+    suite = _suite()
+    seen = {}
+    for name, path, opts in (suite.METHODS_448 + suite.METHODS_224 +
+                             suite.METHODS_OTHER):
+        seen.setdefault((path, tuple(sorted(opts))), (name, path, opts))
+    return list(seen.values())
+
+
+@pytest.mark.parametrize('entry', _entries(), ids=lambda e: e[0])
+def test_every_suite_model_takes_a_train_step(entry):
+    """Each model of the suite builds in smoke mode and takes a step, so a
+    broken entry is caught here rather than in a short GPU session."""
+    suite = _suite()
+    name, path, opts = entry
+    opts = dict(opts)
+    if 'size' in opts:
+        opts['size'] = 64
+    args = argparse.Namespace(batch=2, iters=1, warmup=0, tiny=True)
+    row = suite.bench_method(name, path, opts, 64, args,
+                             torch.device('cpu'), None)
+    assert row['step_ms'] > 0 and row['img_s'] > 0

@@ -222,10 +222,9 @@ def shrink(cfg) -> None:
                 cfg.get('depth') in (50, 101):
             cfg['depth'] = 18
         for k, v in list(cfg.items()):
-            if k == 'in_channels' and v == 2048:
-                cfg[k] = 512
-            elif k == 'in_channels' and v == 1024:
-                cfg[k] = 256
+            # in_channels, gen_in_channels (BAS), ...: the ResNet-50 widths
+            if k.endswith('in_channels') and v in (2048, 1024):
+                cfg[k] = v // 4
             else:
                 shrink(v)
     elif isinstance(cfg, list):
