@@ -3,8 +3,10 @@
 # before a stride-1 layer4 (14x14), a conv3x3(1024) x 2 + conv1x1 head,
 # (alpha, beta) = (0.5, 1.5), SGD nesterov 0.9, weight decay 5e-4, lr 1e-3
 # (head x10), batch 32, 120 epochs with a x0.1 decay at epoch 80; test on
-# the mean map of the top-200 classes (all), threshold 0.1, largest
-# connected component (LocalizationMetric).
+# the mean map of the top-200 classes (all), threshold 0.1, box of the
+# largest contour (LocalizationMetric, the wsolevaluation rule; the official
+# BAS evaluator takes the largest 8-connected component of the float map,
+# which can differ by a pixel or so at the boundary).
 #
 # Unlike the official code, checkpoints are not selected on the test set:
 # the `val` split (held out from the official train set) is used.

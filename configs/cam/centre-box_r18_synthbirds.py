@@ -1,6 +1,8 @@
 # Centre-box baseline: the same classifier as cam_r18_synthbirds.py, but the
 # localisation map is a centred pyramid, so the tau sweep picks the best
-# centred box. Test it with the CAM checkpoint:
+# centred box. tau is chosen on the test set itself (threshold='oracle'):
+# the best centred box there is, an upper bound of this baseline, so it
+# favours the baseline, never the method. Test it with the CAM checkpoint:
 #   python tools/test.py configs/cam/centre-box_r18_synthbirds.py \
 #       work_dirs/cam_r18_synthbirds/epoch_20.pth
 _base_ = ['./cam_r18_synthbirds.py']

@@ -22,7 +22,9 @@ the GT-class map or a class-agnostic map; resized to ``img_shape`` by
 :class:`~mmfg.datasets.transforms.PackFGInputs` maps them through the
 pipeline's ``trans_mat``; truncated to integer pixels as the protocol's
 ``resize_bbox``) and, for PxAP, ``gt_mask (H, W)`` (foreground: values > 0,
-so use ``LoadMask(binarize_threshold=127)`` for soft masks such as CUB's;
+as wsolevaluation's ``mask > 0.5`` on the raw grey levels, so any pixel an
+annotator marked counts; ``LoadMask(binarize_threshold=127)`` makes a
+majority mask instead, which is not the protocol's);
 ``mask_ignore_index`` marks pixels to skip, as the "ignore" regions of
 wsolevaluation's OpenImages masks).
 
