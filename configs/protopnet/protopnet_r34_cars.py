@@ -18,7 +18,13 @@ model = dict(head=dict(num_classes=196))
 
 custom_hooks = [
     dict(type='NumClassesCheckHook'),
-    dict(type='FreezeModulesHook', modules=['backbone'], until_epoch=5),
+    # the official warm-up freezes the backbone's weights but trains in
+    # model.train(): its BatchNorm statistics keep adapting to the data
+    dict(
+        type='FreezeModulesHook',
+        modules=['backbone'],
+        until_epoch=5,
+        eval_mode=False),
     dict(
         type='PrototypePushHook',
         start=10,

@@ -47,7 +47,13 @@ push_dataloader = dict(
 )
 custom_hooks = [
     dict(type='NumClassesCheckHook'),
-    dict(type='FreezeModulesHook', modules=['backbone'], until_epoch=5),
+    # the official warm-up freezes the backbone's weights but trains in
+    # model.train(): its BatchNorm statistics keep adapting to the data
+    dict(
+        type='FreezeModulesHook',
+        modules=['backbone'],
+        until_epoch=5,
+        eval_mode=False),
     dict(
         type='PrototypePushHook',
         dataloader=push_dataloader,

@@ -124,8 +124,13 @@ test_cfg = dict()
 
 custom_hooks = [
     dict(type='NumClassesCheckHook'),
-    dict(type='FreezeModulesHook', modules=['backbone'],
-         until_epoch=warm_epochs),
+    # the official warm-up freezes the backbone's weights but trains in
+    # model.train(): its BatchNorm statistics keep adapting to the data
+    dict(
+        type='FreezeModulesHook',
+        modules=['backbone'],
+        until_epoch=warm_epochs,
+        eval_mode=False),
     dict(
         type='PrototypePushHook',
         dataloader=push_dataloader,

@@ -24,7 +24,13 @@ param_scheduler = [
 ]
 custom_hooks = [
     dict(type='NumClassesCheckHook'),
-    dict(type='FreezeModulesHook', modules=['backbone'], until_epoch=10),
+    # the official warm-up freezes the backbone's weights but trains in
+    # model.train(): its BatchNorm statistics keep adapting to the data
+    dict(
+        type='FreezeModulesHook',
+        modules=['backbone'],
+        until_epoch=10,
+        eval_mode=False),
     dict(type='PrototypeRenormHook'),
     dict(
         type='PrototypePushHook',

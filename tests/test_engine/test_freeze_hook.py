@@ -66,3 +66,30 @@ def test_freeze_until_iter_and_bad_path():
     with pytest.raises(ConfigError):
         HOOKS.build(
             dict(type='FreezeModulesHook', until_epoch=1, until_iter=1))
+
+
+def test_freeze_weights_only_keeps_bn_statistics_moving():
+    """``eval_mode=False`` (the official ProtoPNet warm-up): no gradient to
+    the frozen weights, but BatchNorm still updates its running stats."""
+    init_default_scope('mmfg')
+    hook = HOOKS.build(
+        dict(
+            type='FreezeModulesHook',
+            modules=['backbone'],
+            until_epoch=1,
+            eval_mode=False))
+    model = _Model().train()
+    runner = _runner(model)
+    hook.before_train(runner)
+    hook.before_train_epoch(runner)
+    hook.before_train_iter(runner, 0)
+    assert model.backbone[1].training
+    mean0 = model.backbone[1].running_mean.clone()
+    x = torch.randn(4, 3, 5, 5) + 3.
+    out = model.head(model.backbone(x).mean((2, 3)))
+    out.sum().backward()
+    conv = model.backbone[0](x).detach()
+    expected = 0.9 * mean0 + 0.1 * conv.mean((0, 2, 3))
+    torch.testing.assert_close(model.backbone[1].running_mean, expected)
+    assert model.backbone[0].weight.grad is None
+    assert model.backbone[1].weight.grad is None
