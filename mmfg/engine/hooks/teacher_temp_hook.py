@@ -13,11 +13,12 @@ __all__ = ['TeacherTempWarmupHook', 'teacher_temp_at']
 
 def teacher_temp_at(epoch: int, start: float, end: float,
                     warmup_epochs: int) -> float:
-    """``start + (end - start) * epoch / warmup_epochs`` for the warm-up
-    epochs, ``end`` afterwards (DINO's per-epoch linear schedule)."""
-    if warmup_epochs <= 0 or epoch >= warmup_epochs:
+    """DINO's per-epoch schedule ``linspace(start, end, warmup_epochs)``
+    then ``end``: epoch ``e < W`` gets ``start + (end - start) * e / (W -
+    1)``, so the last warm-up epoch ``W - 1`` already runs at ``end``."""
+    if warmup_epochs <= 1 or epoch >= warmup_epochs - 1:
         return float(end)
-    return float(start + (end - start) * epoch / warmup_epochs)
+    return float(start + (end - start) * epoch / (warmup_epochs - 1))
 
 
 @HOOKS.register_module()
