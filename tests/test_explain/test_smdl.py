@@ -72,9 +72,15 @@ def test_score_terms_by_hand(setup):
     ent = -(p * p.log()).sum()
     assert comps['confidence'][1] == pytest.approx(
         1 - float(ent) / math.log(5), abs=1e-6)
-    # two elements: both take their mutual angle
-    assert comps['effectiveness'][0] == pytest.approx(
-        2 * float(scorer.angles[0, 5]), abs=1e-6)
+    # two elements: both take their mutual angle, scaled to [0, 1] by pi as
+    # in the official code (region features of each region alone)
+    with torch.no_grad():
+        f0 = fn(torch.where(masks[0], x, base)[None])[1][0]
+        f5 = fn(torch.where(masks[5], x, base)[None])[1][0]
+    cos = float(f0 @ f5 / (f0.norm() * f5.norm()))
+    angle = math.acos(cos) / math.pi
+    assert 0 < angle < 1
+    assert comps['effectiveness'][0] == pytest.approx(2 * angle, abs=1e-6)
 
 
 def test_effectiveness_by_hand():

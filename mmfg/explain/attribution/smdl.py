@@ -21,9 +21,10 @@ Subset Selection" (ICLR 2024). The image is split into ``m`` sub-regions
 
 - confidence ``1 - H(p(x_S)) / log C`` (here from the softmax entropy; the
   paper's evidential variant needs an extra head);
-- effectiveness ``sum_{i in S} min_{j in S, j != i} angle(f_i, f_j)``,
+- effectiveness ``sum_{i in S} min_{j in S, j != i} angle(f_i, f_j) / pi``,
   ``f_i`` the model's feature of region ``i`` alone on the baseline
-  (a singleton scores 0);
+  (a singleton scores 0; the angle is scaled to ``[0, 1]`` as in the
+  official code, so with the default weights of 1 no term dominates);
 - consistency ``p_target(x_S)``;
 - collaboration ``1 - p_target(x_{V \\ S})``;
 
@@ -77,7 +78,8 @@ def effectiveness(members: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
 
     Args:
         members (Tensor): ``(n, m)`` bool subset membership.
-        angles (Tensor): ``(m, m)`` pairwise angles (radians).
+        angles (Tensor): ``(m, m)`` pairwise angles (:class:`SMDLScore`
+            passes them divided by pi, in ``[0, 1]``).
 
     Returns:
         Tensor: ``(n,)``; subsets of fewer than 2 elements score 0.
@@ -139,7 +141,7 @@ class SMDLScore:
         eye = torch.eye(self.num, dtype=torch.bool, device=image.device)
         _, feats = self._forward(self._compose(eye)[0])
         cos = pairwise_cosine_similarity(feats.float(), feats.float())
-        self.angles = torch.arccos(cos.clamp(-1., 1.))
+        self.angles = torch.arccos(cos.clamp(-1., 1.)) / math.pi
 
     def _compose(self, members: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Subset and complement images of ``members (n, m)``."""
@@ -304,7 +306,7 @@ def reference_smdl_score(forward_fn: FeatureForwardFn, image: torch.Tensor,
 
     def angle(i: int, j: int) -> float:
         c = F.cosine_similarity(feats[i], feats[j], dim=0, eps=1e-8)
-        return math.acos(max(-1., min(1., float(c))))
+        return math.acos(max(-1., min(1., float(c)))) / math.pi
 
     @torch.no_grad()
     def score(subset: List[int]) -> float:
