@@ -30,7 +30,7 @@ import numpy as np
 from mmpretrain.datasets.base_dataset import BaseDataset
 
 from mmfg.utils.errors import ConfigError
-from .utils import require_path, stratified_holdout
+from .utils import check_dataset_kwargs, require_path, stratified_holdout
 
 _SPLIT_MEMBERS = {
     'train': ('train', ),
@@ -79,7 +79,9 @@ class FineGrainedDataset(BaseDataset, metaclass=ABCMeta):
             override (file path or names).
         **kwargs: other :class:`~mmpretrain.datasets.BaseDataset` arguments
             (``pipeline``, ``test_mode``, ``lazy_init``, ``indices``,
-            ``serialize_data``, ...).
+            ``serialize_data``, ...). Any other key raises
+            :class:`~mmfg.utils.errors.ConfigError` naming the dataset, the
+            key and the closest valid one.
     """
 
     #: Dataset name used in messages.
@@ -105,6 +107,7 @@ class FineGrainedDataset(BaseDataset, metaclass=ABCMeta):
                  data_prefix: Union[str, dict] = '',
                  classes: Union[str, Sequence[str], None] = None,
                  **kwargs):
+        check_dataset_kwargs(self, kwargs, BaseDataset.__init__)
         if split is None:
             split = 'all' if class_split is not None else self.SPLITS[0]
         if split not in self.SPLITS:

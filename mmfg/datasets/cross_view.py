@@ -102,6 +102,10 @@ class CrossViewDataset(FineGrainedDataset):
             how_to_get=self.HOW_TO_GET,
             rest=True)
         ids = sorted(rows)
+        if not ids:
+            raise AnnotationError(
+                path, None, 'lists no class; write one "<class id> <name>" '
+                'line per class (ids 1..C).')
         if ids != list(range(1, len(ids) + 1)):
             raise AnnotationError(
                 path, None, 'class ids must be 1..C without gaps, got '
@@ -119,6 +123,10 @@ class CrossViewDataset(FineGrainedDataset):
             _FIELDS,
             dataset=self.DATASET_NAME,
             how_to_get=self.HOW_TO_GET)
+        if not rows:
+            raise AnnotationError(
+                path, None, 'lists no observation; write one line per '
+                'observation (see mmfg/datasets/cross_view.py).')
         for key, (lineno, values) in rows.items():
             self._check_row(path, lineno, values)
         return rows

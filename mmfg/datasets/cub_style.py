@@ -6,8 +6,8 @@ import numpy as np
 
 from mmfg.utils.errors import AnnotationError
 from .base import FineGrainedDataset
-from .utils import (KeyedRows, check_same_keys, part_flip_pairs, read_keyed,
-                    read_rows)
+from .utils import (KeyedRows, check_dataset_kwargs, check_same_keys,
+                    part_flip_pairs, read_keyed, read_rows)
 
 
 class CUBStyleDataset(FineGrainedDataset):
@@ -41,6 +41,9 @@ class CUBStyleDataset(FineGrainedDataset):
         **kwargs: :class:`FineGrainedDataset` arguments.
     """
 
+    #: Arguments set by the class itself -> why (see check_dataset_kwargs).
+    FIXED_KWARGS = dict(ann_file='the annotation files are the fixed ones of '
+                        'the layout under data_root.')
     #: Converter of image ids (``int`` for CUB, ``str`` for NABirds' UUIDs).
     ID_TYPE: Callable[[str], Hashable] = int
 
@@ -51,6 +54,7 @@ class CUBStyleDataset(FineGrainedDataset):
                  with_parts: bool = True,
                  data_prefix: Any = 'images',
                  **kwargs):
+        check_dataset_kwargs(self, kwargs, FineGrainedDataset.__init__)
         self.with_bbox = with_bbox
         self.with_parts = with_parts
         super().__init__(
@@ -78,8 +82,14 @@ class CUBStyleDataset(FineGrainedDataset):
                                  ('class_id', int)])
 
     def _read_classes(self) -> KeyedRows:
-        return self._read_keyed(
+        classes = self._read_keyed(
             'classes.txt', [('class_id', int), ('class_name', str)], rest=True)
+        if not classes:
+            raise AnnotationError(
+                self._path('classes.txt'), None, 'lists no class. Restore '
+                'it from the original download ("<class_id> <name>" per '
+                'line).')
+        return classes
 
     def _select_class_ids(self, classes: KeyedRows) -> List[int]:
         """Class ids that become labels 0..C-1 (default: every class)."""
@@ -117,6 +127,10 @@ class CUBStyleDataset(FineGrainedDataset):
         images_path = self._path('images.txt')
         images = self._read_keyed('images.txt', [('image_id', self.ID_TYPE),
                                                  ('image_path', str)])
+        if not images:
+            raise AnnotationError(
+                images_path, None, 'lists no image. Restore it from the '
+                'original download ("<image_id> <image path>" per line).')
         labels = self._read_image_labels()
         check_same_keys(images, images_path, labels,
                         self._path('image_class_labels.txt'))

@@ -7,7 +7,8 @@ import numpy as np
 from mmfg.registry import DATASETS
 from mmfg.utils.errors import AnnotationError, ConfigError
 from .base import FineGrainedDataset
-from .utils import check_same_keys, read_keyed, read_nonempty_lines, read_rows
+from .utils import (check_dataset_kwargs, check_same_keys, read_keyed,
+                    read_nonempty_lines, read_rows)
 
 _LEVEL_FILES = {
     'variant': 'variants.txt',
@@ -70,6 +71,10 @@ class FGVCAircraft(FineGrainedDataset):
                   'extract it; data_root is the folder that contains data/.')
     SPLITS = ('trainval', 'train', 'val', 'test', 'all')
     OFFICIAL_VAL = True
+    FIXED_KWARGS = dict.fromkeys(
+        ('val_ratio', 'val_seed'),
+        'FGVC-Aircraft has an official validation set (data/images_val.txt),'
+        ' so nothing is held out.')
 
     def __init__(self,
                  data_root: str,
@@ -79,6 +84,7 @@ class FGVCAircraft(FineGrainedDataset):
                  data_prefix: Any = osp.join('data', 'images'),
                  class_split: Optional[str] = None,
                  **kwargs):
+        check_dataset_kwargs(self, kwargs, FineGrainedDataset.__init__)
         if level not in _LEVEL_FILES:
             raise ConfigError(f'FGVCAircraft: level must be one of '
                               f'{list(_LEVEL_FILES)}, got {level!r}.')
@@ -102,6 +108,10 @@ class FGVCAircraft(FineGrainedDataset):
                 dataset=self.DATASET_NAME,
                 how_to_get=self.HOW_TO_GET)
         ]
+        if not names:
+            raise AnnotationError(
+                self._path(_LEVEL_FILES[self.level]), None, 'lists no class '
+                'name. Restore it from the original download.')
         seen = set()
         for name in names:
             if name in seen:
@@ -127,6 +137,10 @@ class FGVCAircraft(FineGrainedDataset):
                 ids_path, [('image_id', str)],
                 dataset=self.DATASET_NAME,
                 how_to_get=self.HOW_TO_GET)
+            if not ids:
+                raise AnnotationError(
+                    ids_path, None, 'lists no image. Restore it from the '
+                    'original download.')
             labels_path = self._path(f'images_{self.level}_{part}.txt')
             labels = read_keyed(
                 labels_path, [('image_id', str), ('name', str)],

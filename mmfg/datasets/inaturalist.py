@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from mmfg.registry import DATASETS
 from mmfg.utils.errors import AnnotationError
 from .base import FineGrainedDataset
-from .utils import read_json
+from .utils import check_dataset_kwargs, read_json
 
 _DATE = re.compile(r'^\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})'
                    r'(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?)?')
@@ -113,6 +113,10 @@ class INaturalist(FineGrainedDataset):
                   'competition year from https://github.com/visipedia/'
                   'inat_comp and extract them into data_root.')
     SPLITS = ('all', )
+    FIXED_KWARGS = dict.fromkeys(
+        ('split', 'val_ratio', 'val_seed'),
+        "the split is the annotation file (e.g. ann_file='val2018.json'); "
+        "the only split is 'all'.")
     PER_CLASS_META_KEYS = ('classes', 'class_ids', 'category_info')
 
     def __init__(self,
@@ -123,6 +127,9 @@ class INaturalist(FineGrainedDataset):
                  with_meta: bool = True,
                  class_split: Optional[str] = None,
                  **kwargs):
+        if kwargs.get('split', 'all') == 'all':
+            kwargs.pop('split', None)
+        check_dataset_kwargs(self, kwargs, FineGrainedDataset.__init__)
         self.locations_file = locations_file
         self.with_meta = with_meta
         self._ann_path = osp.join(
@@ -153,6 +160,10 @@ class INaturalist(FineGrainedDataset):
                 raise AnnotationError(
                     self._ann_path, None, f'has no "{key}" list; is this an '
                     'iNaturalist annotation file?')
+        if not doc['images']:
+            raise AnnotationError(
+                self._ann_path, None, '"images" is empty; the file is '
+                'truncated or not the one of the release. Download it again.')
         return doc
 
     def _load_meta(self) -> Dict[str, Any]:
@@ -165,6 +176,10 @@ class INaturalist(FineGrainedDataset):
                     self._ann_path, None, f'categories[{k}] must be an object '
                     f'with an integer "id" and a "name", got {cat!r}.')
             categories.append(cat)
+        if not categories:
+            raise AnnotationError(
+                self._ann_path, None, '"categories" is empty; is this an '
+                'iNaturalist annotation file?')
         categories.sort(key=lambda c: c['id'])
         ids = [c['id'] for c in categories]
         for a, b in zip(ids, ids[1:]):
@@ -195,8 +210,8 @@ class INaturalist(FineGrainedDataset):
             image_id, category = ann['image_id'], ann['category_id']
             if category not in self._label_of_category:
                 raise AnnotationError(
-                    path, None, f'annotations[{k}]: category_id {category} '
-                    'is not in "categories".')
+                    path, None, f'annotations[{k}]: category_id '
+                    f'{category!r} is not an id of "categories".')
             if image_id in label_of_image:
                 raise AnnotationError(
                     path, None, f'annotations[{k}]: image {image_id} has a '

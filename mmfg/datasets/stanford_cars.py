@@ -92,6 +92,10 @@ class StanfordCars(FineGrainedDataset):
             ], self.DATASET_NAME, self.HOW_TO_GET)
         mat = load_mat(path, dataset=self.DATASET_NAME)
         names = [str(n) for n in mat_list(mat_field(path, mat, 'class_names'))]
+        if not names:
+            raise AnnotationError(
+                path, None, '"class_names" is empty. Download the file '
+                'again.')
         self._num_all_classes = len(names)
         return dict(classes=names)
 
@@ -122,9 +126,14 @@ class StanfordCars(FineGrainedDataset):
     def _load_samples(self) -> List[dict]:
         num_classes = self._num_all_classes
         samples = []
+        first: Dict[str, Tuple[str, int]] = {}
         for path, folder, part in self._annotation_files():
             mat = load_mat(path, dataset=self.DATASET_NAME)
             records = mat_list(mat_field(path, mat, 'annotations'))
+            if not records:
+                raise AnnotationError(
+                    path, None, '"annotations" is empty. Download the file '
+                    'again.')
             name_key = 'fname' if part else 'relative_im_path'
             needed = (name_key, 'class') + (('test', ) if not part else ())
             if self.with_bbox:
@@ -147,8 +156,17 @@ class StanfordCars(FineGrainedDataset):
                         f'1..{num_classes}, got {label}.')
                 split = part or ('test' if self._number(
                     rec['test'], path, where, 'test') else 'train')
+                img_path = osp.join(folder, str(rec[name_key]))
+                if img_path in first:
+                    first_path, first_k = first[img_path]
+                    raise AnnotationError(
+                        path, None, f'{where}: image "{rec[name_key]}" is '
+                        f'already annotated by annotations[{first_k}] of '
+                        f'"{first_path}". Each image needs exactly one '
+                        'record; download the file again.')
+                first[img_path] = (path, k)
                 sample = dict(
-                    img_path=osp.join(folder, str(rec[name_key])),
+                    img_path=img_path,
                     gt_label=int(label) - 1,
                     _split=split)
                 if self.with_bbox:

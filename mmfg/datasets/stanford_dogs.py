@@ -90,8 +90,15 @@ class StanfordDogs(FineGrainedDataset):
             raise DatasetNotFoundError(
                 osp.join(self.data_root, 'lists', f'{part}_list.mat'),
                 self.DATASET_NAME, '(or .txt) ' + self.HOW_TO_GET)
-        if path.endswith('.txt'):
-            return self._read_txt_list(path)
+        entries = self._read_txt_list(path) if path.endswith(
+            '.txt') else self._read_mat_list(path)
+        if not entries:
+            raise AnnotationError(
+                path, None, 'lists no image. Restore it from the original '
+                'download (lists.tar).')
+        return entries
+
+    def _read_mat_list(self, path: str) -> List[_Entry]:
         mat = load_mat(path, dataset=self.DATASET_NAME)
         files = [str(f) for f in mat_list(mat_field(path, mat, 'file_list'))]
         anns = [None] * len(files)

@@ -7,6 +7,10 @@ XML) with the checks every dataset needs. All helpers fail with
 and how to obtain the dataset) or :class:`~mmfg.utils.errors.AnnotationError`
 (a malformed entry, naming the file, the 1-based line and what was expected).
 """
+import codecs
+import difflib
+import inspect
+import io
 import json
 import math
 import os.path as osp
@@ -18,7 +22,8 @@ from typing import (Any, Callable, Dict, Hashable, List, Mapping, Optional,
 
 import numpy as np
 
-from mmfg.utils.errors import AnnotationError, DatasetNotFoundError
+from mmfg.utils.errors import (AnnotationError, ConfigError,
+                               DatasetNotFoundError)
 
 #: A column of a text table: ``(name, converter)``. ``converter`` is
 #: ``int``, ``float`` (finite numbers only) or ``str``.
@@ -46,6 +51,68 @@ def require_path(path: str, dataset: str, how_to_get: str = '') -> str:
     return path
 
 
+def _init_params(init: Callable) -> Tuple[set, bool]:
+    """Keyword parameter names of ``init`` and whether it takes ``**kw``."""
+    params = inspect.signature(init).parameters.values()
+    names = {
+        p.name
+        for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    names.discard('self')
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def check_dataset_kwargs(dataset: Any, kwargs: Mapping[str, Any],
+                         base_init: Callable) -> None:
+    """Reject keyword arguments that a dataset would pass on but not use.
+
+    A typo in a dataset config (``with_bboxes=True``) otherwise surfaces as
+    Python's ``TypeError: BaseDataset.__init__() got an unexpected keyword
+    argument``, which names neither the dataset nor the fix; an argument
+    the dataset sets itself (``ann_file`` of CUB) as ``got multiple values
+    for keyword argument``.
+
+    Args:
+        dataset (Any): the dataset being built (its class names the message;
+            the ``__init__`` parameters along its MRO are the valid keys,
+            except those of its ``FIXED_KWARGS`` attribute, a dict
+            ``argument -> why`` of arguments the class sets itself).
+        kwargs (Mapping[str, Any]): the arguments about to be passed on.
+        base_init (Callable): the initializer that receives ``kwargs``; when
+            it takes ``**kwargs`` only ``FIXED_KWARGS`` is checked here.
+
+    Raises:
+        ConfigError: names the dataset class, each bad key, the closest
+            valid key and the valid keys.
+    """
+    name = type(dataset).__name__
+    fixed = dict(getattr(dataset, 'FIXED_KWARGS', None) or {})
+    for key, why in fixed.items():
+        if key in kwargs:
+            raise ConfigError(
+                f'{name}: do not pass `{key}`: {why} Remove `{key}` from '
+                'the dataset config.')
+    accepted, open_ended = _init_params(base_init)
+    unknown = [key for key in kwargs if key not in accepted]
+    if open_ended or not unknown:
+        return
+    valid = set(accepted)
+    for klass in type(dataset).__mro__:
+        init = klass.__dict__.get('__init__')
+        if inspect.isfunction(init):
+            valid |= _init_params(init)[0]
+    valid -= set(fixed)
+    bad = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(valid), 1, 0.85)
+        bad.append(f'`{key}`' +
+                   (f' (did you mean `{close[0]}`?)' if close else ''))
+    raise ConfigError(
+        f'{name} got unknown argument(s) {", ".join(bad)}. Fix or remove '
+        f'them in the dataset config; {name} accepts: '
+        f'{", ".join(sorted(valid))}.')
+
+
 def find_path(candidates: Sequence[str],
               dataset: str,
               how_to_get: str = '') -> str:
@@ -68,6 +135,31 @@ def find_path(candidates: Sequence[str],
     others = ', '.join(f'"{p}"' for p in candidates[1:])
     hint = f'(also looked for {others}.) ' if others else ''
     raise DatasetNotFoundError(candidates[0], dataset, hint + how_to_get)
+
+
+def _read_text_lines(path: str, dataset: str, how_to_get: str) -> List[str]:
+    """The lines of a UTF-8 text file (missing file and bad bytes checked).
+
+    Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` (as Python's text mode reads
+    them), so line numbers are those an editor shows; a leading UTF-8 byte
+    order mark (Windows editors write one) is dropped.
+
+    Raises:
+        DatasetNotFoundError: ``path`` does not exist.
+        AnnotationError: the file is not UTF-8 text (names the line).
+    """
+    require_path(path, dataset, how_to_get)
+    with open(path, 'rb') as f:
+        raw = f.read()
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        lineno = raw.count(b'\n', 0, bom + e.start) + 1
+        raise AnnotationError(
+            path, lineno, f'is not UTF-8 text ({e}). Re-extract the file '
+            'from the original archive.') from None
+    return io.StringIO(text, newline=None).read().split('\n')
 
 
 def _convert(token: str, conv: Callable[[str], Any], name: str, path: str,
@@ -112,17 +204,10 @@ def read_rows(path: str,
         per non-blank line, in file order.
     """
     assert extra in ('error', 'ignore'), extra
-    require_path(path, dataset, how_to_get)
+    lines = _read_text_lines(path, dataset, how_to_get)
     names = ' '.join(f'<{name}>' for name, _ in fields)
     n = len(fields)
     rows = []
-    with open(path, encoding='utf-8', errors='strict') as f:
-        try:
-            lines = f.read().splitlines()
-        except UnicodeDecodeError as e:
-            raise AnnotationError(
-                path, None, f'is not UTF-8 text ({e}). Re-extract the file '
-                'from the original archive.') from None
     convs = [conv for _, conv in fields]
     float_cols = [i for i, conv in enumerate(convs) if conv is float]
     isfinite = math.isfinite
@@ -253,10 +338,9 @@ def read_nonempty_lines(path: str,
     Returns:
         list[tuple[int, str]]: ``(1-based line number, stripped text)``.
     """
-    require_path(path, dataset, how_to_get)
-    with open(path, encoding='utf-8') as f:
-        return [(i, line.strip()) for i, line in enumerate(f, 1)
-                if line.strip()]
+    lines = _read_text_lines(path, dataset, how_to_get)
+    return [(i, line.strip()) for i, line in enumerate(lines, 1)
+            if line.strip()]
 
 
 def read_int_matrix_fast(path: str, num_cols: int) -> Optional[np.ndarray]:

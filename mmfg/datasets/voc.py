@@ -11,7 +11,7 @@ from mmpretrain.datasets import MultiLabelDataset
 from mmfg.registry import DATASETS
 from mmfg.utils.errors import (AnnotationError, ConfigError,
                                DatasetNotFoundError)
-from .utils import read_nonempty_lines, require_path
+from .utils import check_dataset_kwargs, read_nonempty_lines, require_path
 
 __all__ = ['PascalVOC2012', 'VOC_CLASSES', 'read_label_png']
 
@@ -91,6 +91,11 @@ class PascalVOC2012(MultiLabelDataset):
     """
 
     METAINFO = dict(classes=VOC_CLASSES)
+    #: Arguments set by the class itself -> why (see check_dataset_kwargs).
+    FIXED_KWARGS = dict(
+        ann_file='the id list is ImageSets/Segmentation/<split>.txt; choose '
+        'it with split.',
+        data_prefix='images are read from JPEGImages.')
 
     def __init__(self,
                  data_root: str,
@@ -99,6 +104,7 @@ class PascalVOC2012(MultiLabelDataset):
                  mask_prefix: Optional[str] = None,
                  require_mask: bool = False,
                  **kwargs) -> None:
+        check_dataset_kwargs(self, kwargs, MultiLabelDataset.__init__)
         if label_source not in ('xml', 'mask'):
             raise ConfigError("PascalVOC2012: label_source must be 'xml' or "
                               f"'mask', got {label_source!r}.")
@@ -157,18 +163,28 @@ class PascalVOC2012(MultiLabelDataset):
         Raises:
             DatasetNotFoundError: the split file, an image or a required
                 mask is missing.
-            AnnotationError: a malformed XML / mask or an image without any
-                object class.
+            AnnotationError: a malformed XML / mask, an image without any
+                object class, an empty split file or an id listed twice.
         """
         ann = self.ann_file
         lines = read_nonempty_lines(
             ann,
             dataset='PASCAL VOC 2012',
             how_to_get=f'(split {self.split!r}) ' + _HOW_TO_GET)
+        if not lines:
+            raise AnnotationError(
+                ann, None, 'lists no image id. Restore it from the VOC '
+                'archive or choose another split.')
         img_dir = self.data_prefix['img_path']
         data_list = []
+        first_line = {}
         for lineno, line in lines:
             img_id = line.split()[0]
+            if img_id in first_line:
+                raise AnnotationError(
+                    ann, lineno, f'duplicate image id "{img_id}" (first on '
+                    f'line {first_line[img_id]}); remove one of the lines.')
+            first_line[img_id] = lineno
             img_path = osp.join(img_dir, f'{img_id}.jpg')
             mask_path = osp.join(self.data_root, self.mask_prefix,
                                  f'{img_id}.png')

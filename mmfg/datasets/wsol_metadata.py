@@ -11,7 +11,7 @@ from mmpretrain.datasets import BaseDataset
 
 from mmfg.registry import DATASETS
 from mmfg.utils.errors import AnnotationError, ConfigError
-from .utils import read_nonempty_lines, require_path
+from .utils import check_dataset_kwargs, read_nonempty_lines, require_path
 
 __all__ = ['WSOLMetadataDataset']
 
@@ -35,7 +35,15 @@ class WSOLMetadataDataset(BaseDataset):
 
     Keys of ``get_data_info``: ``img_path``, ``gt_label`` (int) and, where
     ``localization.txt`` lists the image, ``gt_bboxes`` float32 ``(N, 4)``
-    ``x1, y1, x2, y2`` in original pixels (docs/data_fields.md).
+    ``x1, y1, x2, y2`` in original pixels (docs/data_fields.md). With
+    ``with_bbox``, every ``val`` / ``test`` image must have a box (an
+    image without one is an error, not an image silently left out of the
+    localization scores); ``train`` images may lack boxes.
+
+    Bad input raises :class:`~mmfg.utils.errors.AnnotationError` naming the
+    file and line (a malformed or duplicate line, an empty
+    ``class_labels.txt``) or :class:`~mmfg.utils.errors.ConfigError` (an
+    unknown argument).
 
     Args:
         data_root (str): image root (paths in the metadata are relative).
@@ -48,6 +56,11 @@ class WSOLMetadataDataset(BaseDataset):
         **kwargs: MMPretrain ``BaseDataset`` arguments.
     """
 
+    #: Arguments set by the class itself -> why (see check_dataset_kwargs).
+    FIXED_KWARGS = dict(
+        ann_file='the annotations are read from metadata_root/<split>/.',
+        metainfo='name the classes with classes=[...].')
+
     def __init__(self,
                  data_root: str,
                  metadata_root: str,
@@ -55,6 +68,7 @@ class WSOLMetadataDataset(BaseDataset):
                  with_bbox: Optional[bool] = None,
                  classes: Optional[Sequence[str]] = None,
                  **kwargs) -> None:
+        check_dataset_kwargs(self, kwargs, BaseDataset.__init__)
         if split not in ('train', 'val', 'test'):
             raise ConfigError('WSOLMetadataDataset: split must be train, '
                               f'val or test, got {split!r}.')
@@ -81,8 +95,14 @@ class WSOLMetadataDataset(BaseDataset):
     def _read_labels(self) -> 'OrderedDict[str, int]':
         path = osp.join(self.metadata_dir, 'class_labels.txt')
         labels = OrderedDict()
-        for lineno, line in read_nonempty_lines(
-                path, dataset='WSOL metadata', how_to_get=_HOW_TO_GET):
+        first_line = {}
+        lines = read_nonempty_lines(
+            path, dataset='WSOL metadata', how_to_get=_HOW_TO_GET)
+        if not lines:
+            raise AnnotationError(
+                path, None, 'lists no image ("<image path>,<label>" per '
+                'line). ' + _HOW_TO_GET)
+        for lineno, line in lines:
             fields = line.rsplit(',', 1)
             try:
                 if len(fields) != 2:
@@ -94,7 +114,14 @@ class WSOLMetadataDataset(BaseDataset):
                 raise AnnotationError(
                     path, lineno, 'expected "<image path>,<label>" with a '
                     f'non-negative integer label, got "{line}".') from None
+            if fields[0] in labels:
+                raise AnnotationError(
+                    path, lineno, f'image "{fields[0]}" is listed twice '
+                    f'(first on line {first_line[fields[0]]}); remove one of '
+                    'the lines.')
+            first_line[fields[0]] = lineno
             labels[fields[0]] = label
+        self._label_lines = first_line
         return labels
 
     def _read_boxes(self) -> dict:
@@ -126,6 +153,13 @@ class WSOLMetadataDataset(BaseDataset):
         boxes = self._read_boxes() if self.with_bbox else {}
         data_list = []
         for rel, label in self._labels.items():
+            if self.with_bbox and self.split != 'train' and rel not in boxes:
+                raise AnnotationError(
+                    osp.join(self.metadata_dir, 'localization.txt'), None,
+                    f'image "{rel}" (class_labels.txt line '
+                    f'{self._label_lines[rel]}) has no box. Every {self.split}'
+                    ' image needs at least one "<image path>,x0,y0,x1,y1" '
+                    'line; restore the file, or set with_bbox=False.')
             info = dict(
                 img_path=osp.join(self.data_root, rel), gt_label=label)
             if rel in boxes:

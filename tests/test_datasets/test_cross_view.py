@@ -11,7 +11,8 @@ from mmfg.datasets.synth import (generate_synthbirds, render_overhead,
                                  sample_meta, true_location)
 from mmfg.datasets.transforms import (CollectViews, SpatioTemporalMeta,
                                       encode_spatiotemporal)
-from mmfg.utils.errors import AnnotationError, DatasetNotFoundError
+from mmfg.utils.errors import (AnnotationError, ConfigError,
+                               DatasetNotFoundError)
 
 LINES = [
     '1 g/a.png s/a.png 10.0 20.0 2020-03-15 1 train',
@@ -177,3 +178,23 @@ def test_synthbirds_cross_view_index(generated):
         tile = cv2.imread(info['overhead_path']).astype(float)
         clean = render_overhead(*true_location(3, img_id, c), 32)
         assert np.abs(tile.mean((0, 1)) - clean.mean((0, 1))).max() < 5
+
+
+def test_empty_classes_and_unknown_argument(tmp_path):
+    root = _write(tmp_path, classes=())
+    with pytest.raises(AnnotationError) as e:
+        CrossViewDataset(root, split='all')
+    assert str(e.value).startswith(
+        osp.join(root, 'classes.txt') + ': lists no class;')
+    root = _write(tmp_path)
+    with pytest.raises(ConfigError, match=r'`check_file` \(did you mean '
+                       r'`check_files`\?\)'):
+        CrossViewDataset(root, check_file=False)
+
+
+def test_empty_index(tmp_path):
+    root = _write(tmp_path, lines=[''])
+    with pytest.raises(AnnotationError) as e:
+        CrossViewDataset(root)
+    assert str(e.value).startswith(
+        osp.join(root, 'cross_view.txt') + ': lists no observation;')

@@ -416,3 +416,46 @@ def test_missing_mask_and_text(cub):
 def test_bad_split_name(cub):
     with pytest.raises(ConfigError, match='split must be one of'):
         CUB(cub['root'], split='validation')
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(with_bboxes=False), r'`with_bboxes` \(did you mean `with_bbox`\?\)'),
+    (dict(num_classes=4), r'unknown argument\(s\) `num_classes`\.'),
+    (dict(ann_file='labels.txt'), 'do not pass `ann_file`'),
+])
+def test_unknown_or_fixed_argument(cub, kwargs, match):
+    init_default_scope('mmfg')
+    with pytest.raises(ConfigError, match=match) as e:
+        DATASETS.build(dict(type='CUB', data_root=cub['root'], **kwargs))
+    assert str(e.value).startswith('CUB')
+    if 'ann_file' not in kwargs:
+        assert 'accepts: ' in str(e.value) and 'with_attributes' in str(
+            e.value)
+
+
+def test_empty_classes_file(cub):
+    path = osp.join(cub['root'], 'classes.txt')
+    with open(path, 'w'):
+        pass
+    with pytest.raises(AnnotationError) as e:
+        CUB(cub['root'], lazy_init=True)
+    assert str(e.value).startswith(f'{path}: lists no class')
+
+
+def test_non_utf8_class_attributes(cub):
+    path = osp.join(cub['root'], 'attributes',
+                    'class_attribute_labels_continuous.txt')
+    with open(path, 'ab') as f:
+        f.write(b'\xff 1.0\n')
+    with pytest.raises(AnnotationError) as e:
+        CUB(cub['root'], lazy_init=True)
+    assert str(e.value).startswith(f'{path}, line 5: is not UTF-8 text')
+
+
+def test_empty_images_file(cub):
+    path = osp.join(cub['root'], 'images.txt')
+    with open(path, 'w') as f:
+        f.write('\n')
+    with pytest.raises(AnnotationError) as e:
+        CUB(cub['root'])
+    assert str(e.value).startswith(f'{path}: lists no image.')

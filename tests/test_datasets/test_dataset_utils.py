@@ -5,10 +5,12 @@ import pytest
 from fg_dataset_fixtures import write_cub, write_lines
 
 from mmfg.datasets import CUB
-from mmfg.datasets.utils import (check_same_keys, find_path, part_flip_pairs,
-                                 read_keyed, read_rows, read_voc_boxes,
-                                 stratified_holdout)
-from mmfg.utils.errors import AnnotationError, DatasetNotFoundError
+from mmfg.datasets.utils import (check_dataset_kwargs, check_same_keys,
+                                 find_path, part_flip_pairs, read_keyed,
+                                 read_nonempty_lines, read_rows,
+                                 read_voc_boxes, stratified_holdout)
+from mmfg.utils.errors import (AnnotationError, ConfigError,
+                               DatasetNotFoundError)
 
 
 def test_part_flip_pairs():
@@ -119,3 +121,72 @@ def test_serialized_subset_and_empty_selection(tmp_path):
     with pytest.warns(UserWarning, match='selects no image'):
         empty = CUB(root, split='test')
     assert len(empty) == 0
+
+
+def test_line_endings_and_byte_order_mark(tmp_path):
+    path = tmp_path / 't.txt'
+    path.write_bytes(b'\xef\xbb\xbf1 a\r\n2 b\x0cc\r3 c\n\n5 e')
+    assert read_rows(str(path), [('id', int), ('name', str)],
+                     dataset='x', rest=True) == [
+                         (1, (1, 'a')), (2, (2, 'b c')), (3, (3, 'c')),
+                         (5, (5, 'e'))
+                     ]
+    assert read_nonempty_lines(str(path), dataset='x') == [
+        (1, '1 a'), (2, '2 b\x0cc'), (3, '3 c'), (5, '5 e')
+    ]
+
+
+@pytest.mark.parametrize('reader', ['rows', 'nonempty'])
+@pytest.mark.parametrize('bom', [b'', b'\xef\xbb\xbf'])
+def test_non_utf8_file_names_file_and_line(tmp_path, reader, bom):
+    path = tmp_path / 't.txt'
+    path.write_bytes(bom + b'1 a\n\n3 \xff\xfeb\n4 c\n')
+    with pytest.raises(AnnotationError) as e:
+        if reader == 'rows':
+            read_rows(str(path), [('id', int), ('name', str)], dataset='x')
+        else:
+            read_nonempty_lines(str(path), dataset='x')
+    assert str(e.value).startswith(f'{path}, line 3: is not UTF-8 text')
+    assert 'Re-extract' in str(e.value)
+    assert e.value.lineno == 3
+
+
+class _Base:
+
+    def __init__(self, ann_file, pipeline=(), lazy_init=False):
+        pass
+
+
+class _Open:
+
+    def __init__(self, data_root, **kwargs):
+        pass
+
+
+class _Child(_Base):
+    FIXED_KWARGS = dict(lazy_init='it is fixed.')
+
+    def __init__(self, data_root, with_bbox=True, **kwargs):
+        pass
+
+
+def test_check_dataset_kwargs():
+    child = _Child.__new__(_Child)
+    check_dataset_kwargs(child, dict(pipeline=[], ann_file='a'),
+                         _Base.__init__)
+    with pytest.raises(ConfigError) as e:
+        check_dataset_kwargs(child, dict(with_bboxes=1, pipeline=[], zzz=2),
+                             _Base.__init__)
+    # the fixed lazy_init is not offered
+    assert str(e.value) == (
+        '_Child got unknown argument(s) `with_bboxes` (did you mean '
+        '`with_bbox`?), `zzz`. Fix or remove them in the dataset config; '
+        '_Child accepts: ann_file, data_root, pipeline, with_bbox.')
+    # a base that takes **kwargs checks its own keys later
+    check_dataset_kwargs(child, dict(anything=1), _Open.__init__)
+    for init in (_Open.__init__, _Base.__init__):
+        with pytest.raises(ConfigError) as e:
+            check_dataset_kwargs(child, dict(lazy_init=True), init)
+        assert str(e.value) == (
+            '_Child: do not pass `lazy_init`: it is fixed. Remove '
+            '`lazy_init` from the dataset config.')

@@ -171,3 +171,34 @@ def test_image_without_label_or_box(air):
     replace_line(path, 1, None)
     with pytest.raises(AnnotationError, match='0001007 has no box'):
         FGVCAircraft(air['root'], split='train')
+
+
+@pytest.mark.parametrize('key', ['val_ratio', 'val_seed'])
+def test_val_holdout_arguments_are_refused(air, key):
+    with pytest.raises(ConfigError) as e:
+        FGVCAircraft(air['root'], **{key: 0.2})
+    assert str(e.value) == (
+        f'FGVCAircraft: do not pass `{key}`: FGVC-Aircraft has an official '
+        'validation set (data/images_val.txt), so nothing is held out. '
+        f'Remove `{key}` from the dataset config.')
+
+
+def test_unknown_argument_and_empty_names_file(air):
+    with pytest.raises(ConfigError, match=r'`levels` \(did you mean `level`'):
+        FGVCAircraft(air['root'], levels='family')
+    path = osp.join(air['root'], 'data', 'families.txt')
+    write_lines(path, [])
+    with pytest.raises(AnnotationError) as e:
+        FGVCAircraft(air['root'], level='family')
+    assert str(e.value).startswith(f'{path}: lists no class name.')
+
+
+def test_empty_split_file(air):
+    path = osp.join(air['root'], 'data', 'images_val.txt')
+    write_lines(path, [])
+    write_lines(osp.join(air['root'], 'data', 'images_variant_val.txt'), [])
+    assert len(FGVCAircraft(air['root'], split='train')) == 8
+    with pytest.raises(AnnotationError) as e:
+        FGVCAircraft(air['root'], split='val')
+    assert str(e.value) == (f'{path}: lists no image. Restore it from the '
+                            'original download.')

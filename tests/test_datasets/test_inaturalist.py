@@ -9,7 +9,8 @@ from mmengine.registry import init_default_scope
 from mmfg.datasets import INaturalist
 from mmfg.datasets.inaturalist import parse_date
 from mmfg.registry import DATASETS
-from mmfg.utils.errors import AnnotationError, DatasetNotFoundError
+from mmfg.utils.errors import (AnnotationError, ConfigError,
+                               DatasetNotFoundError)
 
 CATEGORIES = [  # deliberately not sorted by id, ids sparse
     dict(
@@ -215,3 +216,44 @@ def test_locations_of_another_split(tmp_path):
             ann_file='train.json',
             locations_file='val_locations.json')
     assert e.value.path == path
+
+
+def test_split_is_the_file(tmp_path):
+    _dump(tmp_path / 'train.json', _doc_2021())
+    ds = INaturalist(
+        str(tmp_path), ann_file='train.json', split='all', with_meta=False)
+    assert len(ds) == 4
+    for kwargs in (dict(split='val'), dict(val_ratio=0.1)):
+        key = next(iter(kwargs))
+        with pytest.raises(ConfigError) as e:
+            INaturalist(str(tmp_path), ann_file='train.json', **kwargs)
+        assert str(e.value) == (
+            f'INaturalist: do not pass `{key}`: the split is the annotation '
+            "file (e.g. ann_file='val2018.json'); the only split is 'all'. "
+            f'Remove `{key}` from the dataset config.')
+    with pytest.raises(ConfigError, match=r'did you mean `with_meta`'):
+        INaturalist(str(tmp_path), ann_file='train.json', with_metas=False)
+
+
+def test_empty_categories_and_string_category_id(tmp_path):
+    doc = _doc_2021()
+    doc['annotations'][1]['category_id'] = '3'
+    path = _dump(tmp_path / 'train.json', doc)
+    with pytest.raises(AnnotationError) as e:
+        INaturalist(str(tmp_path), ann_file='train.json')
+    assert str(e.value) == (f"{path}: annotations[1]: category_id '3' is "
+                            'not an id of "categories".')
+    doc['categories'] = []
+    _dump(tmp_path / 'train.json', doc)
+    with pytest.raises(AnnotationError, match='"categories" is empty') as e:
+        INaturalist(str(tmp_path), ann_file='train.json', lazy_init=True)
+    assert e.value.path == path
+
+
+def test_empty_images(tmp_path):
+    doc = _doc_2021()
+    doc['images'], doc['annotations'] = [], []
+    path = _dump(tmp_path / 'train.json', doc)
+    with pytest.raises(AnnotationError) as e:
+        INaturalist(str(tmp_path), ann_file='train.json')
+    assert str(e.value).startswith(f'{path}: "images" is empty;')

@@ -180,3 +180,25 @@ def test_wrong_variable(cars):
     scipy.io.savemat(path, dict(annos=np.zeros(3)))
     with pytest.raises(AnnotationError, match='no variable "annotations"'):
         StanfordCars(cars['root'])
+
+
+def test_duplicate_image_record(cars):
+    path = _rewrite_train(cars, lambda r: r.append(dict(r[1])))
+    with pytest.raises(AnnotationError) as e:
+        StanfordCars(cars['root'])
+    assert str(e.value).startswith(
+        f'{path}: annotations[12]: image "00002.jpg" is already annotated '
+        f'by annotations[1] of "{path}".')
+
+
+def test_empty_annotations_and_class_names(cars):
+    path = _rewrite_train(cars, lambda r: r.clear())
+    with pytest.raises(AnnotationError) as e:
+        StanfordCars(cars['root'], split='trainval')
+    assert str(e.value) == (f'{path}: "annotations" is empty. Download the '
+                            'file again.')
+    meta = osp.join(cars['root'], 'devkit', 'cars_meta.mat')
+    scipy.io.savemat(meta, dict(class_names=np.empty((1, 0), dtype=object)))
+    with pytest.raises(AnnotationError, match='"class_names" is empty') as e:
+        StanfordCars(cars['root'], lazy_init=True)
+    assert e.value.path == meta

@@ -209,3 +209,35 @@ def test_corrupt_mat_list(dogs):
     with pytest.raises(AnnotationError, match='MATLAB') as e:
         StanfordDogs(dogs['root'])
     assert e.value.path == path
+
+
+@pytest.mark.parametrize('text_lists', [False, True])
+def test_empty_list_file(tmp_path, text_lists):
+    root = str(tmp_path / 'dogs')
+    write_dogs(root, text_lists=text_lists)
+    if text_lists:
+        path = osp.join(root, 'lists', 'test_list.txt')
+        write_lines(path, [''])
+    else:
+        path = osp.join(root, 'lists', 'test_list.mat')
+        scipy.io.savemat(
+            path,
+            dict(
+                file_list=np.empty((0, 1), dtype=object),
+                annotation_list=np.empty((0, 1), dtype=object),
+                labels=np.empty((0, 1))))
+    with pytest.raises(AnnotationError) as e:
+        StanfordDogs(root, split='train')  # the test list names classes too
+    assert str(e.value).startswith(f'{path}: lists no image.')
+
+
+def test_non_utf8_text_list(tmp_path):
+    root = str(tmp_path / 'dogs')
+    write_dogs(root, text_lists=True)
+    path = osp.join(root, 'lists', 'train_list.txt')
+    with open(path, 'ab') as f:
+        f.write(b'n02085620-Chihuahua/\xe9.jpg 1\n')
+    with pytest.raises(AnnotationError) as e:
+        StanfordDogs(root)
+    assert (e.value.path, e.value.lineno) == (path, 10)
+    assert 'is not UTF-8 text' in str(e.value)

@@ -9,7 +9,8 @@ from voc_fixture import write_voc, write_xml
 
 from mmfg.datasets.voc import VOC_CLASSES, PascalVOC2012, read_label_png
 from mmfg.registry import DATASETS
-from mmfg.utils.errors import AnnotationError, DatasetNotFoundError
+from mmfg.utils.errors import (AnnotationError, ConfigError,
+                               DatasetNotFoundError)
 
 
 @pytest.fixture
@@ -57,3 +58,28 @@ def test_errors_name_the_file(voc_root, tmp_path):
         f.write('<annotation><object>')
     with pytest.raises(AnnotationError, match='malformed XML'):
         PascalVOC2012(root)
+
+
+def test_duplicate_and_empty_split_file(voc_root):
+    root, _ = voc_root
+    split = osp.join(root, 'ImageSets', 'Segmentation', 'train.txt')
+    with open(split, 'a') as f:
+        f.write('2007_000002\n')
+    with pytest.raises(AnnotationError) as e:
+        PascalVOC2012(root)
+    assert str(e.value) == (f'{split}, line 4: duplicate image id '
+                            '"2007_000002" (first on line 2); remove one of '
+                            'the lines.')
+    with open(split, 'w') as f:
+        f.write('\n')
+    with pytest.raises(AnnotationError, match='lists no image id') as e:
+        PascalVOC2012(root)
+    assert e.value.path == split
+
+
+def test_unknown_and_fixed_arguments(voc_root):
+    root, _ = voc_root
+    with pytest.raises(ConfigError, match=r'did you mean `label_source`'):
+        PascalVOC2012(root, label_sources='mask')
+    with pytest.raises(ConfigError, match='do not pass `ann_file`'):
+        PascalVOC2012(root, ann_file='x.txt')

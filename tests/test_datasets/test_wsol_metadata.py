@@ -57,3 +57,51 @@ def test_errors(tmp_path):
         DATASETS.build(
             dict(type='WSOLMetadataDataset', data_root='.',
                  metadata_root=meta, split='train'))
+
+
+def _build(meta, split='val', **kwargs):
+    return DATASETS.build(
+        dict(
+            type='WSOLMetadataDataset',
+            data_root='.',
+            metadata_root=meta,
+            split=split,
+            **kwargs))
+
+
+def test_duplicate_empty_and_boxless(tmp_path):
+    meta = _write(tmp_path / 'a', 'val', 'a.JPEG,1\nb.JPEG,0\na.JPEG,2\n',
+                  'a.JPEG,0,0,1,1\nb.JPEG,0,0,1,1\n')
+    with pytest.raises(AnnotationError) as e:
+        _build(meta)
+    path = f'{meta}/val/class_labels.txt'
+    assert str(e.value) == (f'{path}, line 3: image "a.JPEG" is listed '
+                            'twice (first on line 1); remove one of the '
+                            'lines.')
+    meta = _write(tmp_path / 'b', 'val', '\n', '')
+    with pytest.raises(AnnotationError, match='lists no image') as e:
+        _build(meta)
+    assert e.value.path == f'{meta}/val/class_labels.txt'
+    meta = _write(tmp_path / 'c', 'test', 'a.JPEG,1\nb.JPEG,0\n',
+                  'a.JPEG,0,0,1,1\n')
+    with pytest.raises(AnnotationError) as e:
+        _build(meta, 'test')
+    assert str(e.value).startswith(
+        f'{meta}/test/localization.txt: image "b.JPEG" (class_labels.txt '
+        'line 2) has no box.')
+    assert len(_build(meta, 'test', with_bbox=False)) == 2
+    # train images may lack boxes (ILSVRC train has boxes for a subset)
+    meta = _write(tmp_path / 'd', 'train', 'a.JPEG,1\nb.JPEG,0\n',
+                  'a.JPEG,0,0,1,1\n')
+    ds = _build(meta, 'train', with_bbox=True)
+    assert ['gt_bboxes' in ds.get_data_info(i) for i in range(2)] == [
+        True, False
+    ]
+
+
+def test_unknown_and_fixed_arguments(tmp_path):
+    meta = _write(tmp_path, 'val', 'a.JPEG,1\n', 'a.JPEG,0,0,1,1\n')
+    with pytest.raises(ConfigError, match=r'did you mean `with_bbox`'):
+        _build(meta, with_bboxes=True)
+    with pytest.raises(ConfigError, match='do not pass `metainfo`'):
+        _build(meta, metainfo=dict(classes=['x', 'y']))
