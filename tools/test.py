@@ -8,7 +8,8 @@ import os.path as osp
 import mmengine
 from mmengine.config import Config, ConfigDict, DictAction
 
-from mmfg.apis.tools import (add_num_classes_check, build_runner, load_config,
+from mmfg.apis.tools import (add_num_classes_check, build_runner,
+                             explain_override_errors, load_config,
                              prepare_runtime, set_default_work_dir)
 from mmfg.utils import trusted_checkpoints
 
@@ -130,11 +131,10 @@ def main():
     args = parse_args()
     cfg = merge_args(load_config(args.config, args.cfg_options), args)
     prepare_runtime(cfg, args.launcher)
-    runner = build_runner(cfg)
-
     trust = trusted_checkpoints(args.checkpoint) if args.trust_checkpoint \
         else contextlib.nullcontext()
-    with trust:
+    with explain_override_errors(cfg, args.cfg_options), trust:
+        runner = build_runner(cfg)
         metrics = runner.test()
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)

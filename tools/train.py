@@ -5,7 +5,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-from mmfg.apis.tools import (add_num_classes_check, build_runner, load_config,
+from mmfg.apis.tools import (add_num_classes_check, build_runner,
+                             explain_override_errors, load_config,
                              prepare_runtime, set_default_work_dir)
 
 
@@ -115,8 +116,9 @@ def main():
     args = parse_args()
     cfg = merge_args(load_config(args.config, args.cfg_options), args)
     prepare_runtime(cfg, args.launcher)
-    runner = build_runner(cfg)
-    runner.train()
+    with explain_override_errors(cfg, args.cfg_options):
+        runner = build_runner(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -1,11 +1,16 @@
 """Helpers shared by ``tools/train.py``, ``tools/test.py`` and the APIs."""
+import contextlib
+import difflib
+import glob
 import os.path as osp
+import re
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 from mmengine.config import Config
 
 from mmfg.utils import register_all_modules, setup_distributed
+from mmfg.utils.errors import ConfigError
 
 _CHECK_HOOK = 'mmfg.NumClassesCheckHook'
 
@@ -42,8 +47,38 @@ def _projects_importable(config_path: str) -> None:
             sys.path.insert(0, root)
 
 
+def _missing_config_error(path: str) -> ConfigError:
+    """A missing config file, with the closest shipped config names."""
+    checkout = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    found = set()
+    for root in ('.', checkout):
+        for pattern in ('configs/**/*.py', 'projects/*/configs/**/*.py'):
+            found.update(
+                osp.relpath(p) for p in glob.glob(
+                    osp.join(root, pattern), recursive=True)
+                if '_base_' not in p)
+    by_name = {}
+    for p in sorted(found):
+        by_name.setdefault(osp.basename(p), p)
+    close = difflib.get_close_matches(
+        osp.basename(path), sorted(by_name), n=3, cutoff=0.6)
+    hint = (' Did you mean ' + ', '.join(by_name[c] for c in close) + '?'
+            if close else '')
+    return ConfigError(
+        f'Config file "{path}" does not exist (working directory '
+        f'"{osp.abspath(".")}"). Give the path from the repository root, '
+        f'e.g. configs/<method>/<name>.py.{hint}')
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config file and apply ``--cfg-options`` overrides."""
+    """Read a config file and apply ``--cfg-options`` overrides.
+
+    Raises:
+        ConfigError: the file does not exist (the message lists the closest
+            shipped config names).
+    """
+    if not osp.isfile(path):
+        raise _missing_config_error(path)
     _projects_importable(path)
     cfg = Config.fromfile(path)
     if cfg_options is not None:
@@ -65,3 +100,46 @@ def prepare_runtime(cfg: Config, launcher: str) -> None:
     set up CPU (gloo) distributed runs when there is no CUDA."""
     register_all_modules(init_default_scope=False)
     setup_distributed(cfg, launcher)
+
+
+@contextlib.contextmanager
+def explain_override_errors(cfg: Config,
+                            cfg_options: Optional[dict]) -> Iterator[None]:
+    """Turn a ``--cfg-options`` typo into an error that names the option.
+
+    MMEngine merges an unknown key silently; the component then fails deep
+    in its registry with ``__init__() got an unexpected keyword argument``.
+    When that argument was set by ``--cfg-options``, this re-raises a
+    :class:`ConfigError` naming the option and the closest existing key of
+    the same config dict.
+
+    Args:
+        cfg (Config): the merged config.
+        cfg_options (dict, optional): the ``--cfg-options`` overrides.
+    """
+    try:
+        yield
+    except TypeError as e:
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        keys = [
+            k for k in (cfg_options or {})
+            if m and k.split('.')[-1] == m.group(1)
+        ]
+        if not keys:
+            raise
+        key = keys[0]
+        parent, hint = key.rsplit('.', 1)[0] if '.' in key else '', ''
+        try:
+            node = cfg
+            for part in parent.split('.') if parent else []:
+                node = node[int(part)] if isinstance(node, list) else \
+                    node[part]
+            siblings = [k for k in node if k != m.group(1)]
+            close = difflib.get_close_matches(m.group(1), siblings, 1, 0.6)
+            if close:
+                hint = f' Did you mean `{parent}.{close[0]}`?'
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass
+        raise ConfigError(
+            f'--cfg-options {key}=...: `{m.group(1)}` is not an argument of '
+            f'that component ({e}).{hint}') from e

@@ -43,6 +43,12 @@ class CorruptImageError(MMFGError, OSError):
     """An image that cannot be read or decoded."""
 
     def __init__(self, path: str, reason: str = ''):
+        if not reason and '\n' in path:
+            # re-raised from a DataLoader worker: torch passes the whole
+            # formatted message (with the worker's traceback) as one string
+            self.path = None
+            super().__init__(path)
+            return
         self.path = path
         super().__init__(
             f'Cannot read image "{path}"' + (f': {reason}' if reason else '') +

@@ -4,6 +4,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
+import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
@@ -190,3 +191,29 @@ def test_load_mask_errors(tmp_path):
     no_path.pop('gt_mask_path')
     with pytest.raises(KeyError, match='gt_mask_path'):
         LoadMask()(no_path)
+
+
+class _LoadDataset(torch.utils.data.Dataset):
+
+    def __init__(self, path):
+        self.path = path
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        return LoadImageFromFile()(dict(img_path=self.path))['img']
+
+
+def test_corrupt_image_in_a_worker_keeps_one_clear_message(corrupt_files):
+    """torch re-raises a worker's exception as ``type(message)``: the error
+    keeps its type, names the file, and gives the fix once."""
+    _, files = corrupt_files
+    loader = torch.utils.data.DataLoader(
+        _LoadDataset(files['truncated']), num_workers=1)
+    with pytest.raises(CorruptImageError) as info:
+        next(iter(loader))
+    msg = str(info.value)
+    assert files['truncated'] in msg
+    assert msg.count('skip_corrupt') == 1
+    assert 'Cannot read image "Caught' not in msg

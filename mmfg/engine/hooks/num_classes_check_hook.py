@@ -20,7 +20,8 @@ def _dataset_classes(dataset) -> Optional[Iterable]:
 @HOOKS.register_module()
 class NumClassesCheckHook(Hook):
     """Stop before training/testing when the head's ``num_classes`` does not
-    match the number of classes of the dataset.
+    match the number of classes of the dataset, or when the train dataset
+    is empty.
 
     Checks every submodule that has an integer ``num_classes`` attribute
     (classification heads, prototype heads...) against the ``classes`` of
@@ -35,6 +36,14 @@ class NumClassesCheckHook(Hook):
         dataset = loader.dataset if hasattr(loader, 'dataset') else None
         if dataset is None:
             return
+        if split == 'train' and len(dataset) == 0:
+            # otherwise: ZeroDivisionError inside the sampler at the first
+            # iteration, naming nothing
+            raise ConfigError(
+                f'The train dataset ({type(dataset).__name__}) holds no '
+                'image: check `train_dataloader.dataset` (data_root, split, '
+                'indices, class_split, ann_file); its log warning says '
+                'which selection came out empty.')
         classes = _dataset_classes(dataset)
         if classes is None:
             return
