@@ -7,22 +7,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='BBoxCrop'),
     dict(type='Resize', scale=(224, 224)),
-    dict(
-        type='Rotate',
-        magnitude_range=(0, 15),
-        magnitude_level=10,
-        total_level=10,
-        magnitude_std='inf',
-        prob=0.5,
-        pad_val=0),
-    dict(
-        type='Shear',
-        magnitude_range=(0, 0.18),
-        magnitude_level=10,
-        total_level=10,
-        magnitude_std='inf',
-        prob=0.5,
-        pad_val=0),
+    {{_base_.protopnet_augment}},
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackFGInputs'),
 ]

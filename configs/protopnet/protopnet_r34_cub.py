@@ -55,26 +55,39 @@ model = dict(
         topk=(1, 5)),
 )
 
-# Online version of the official offline augmentation.
+# ProtoPNet's offline augmentation (Augmentor, 30x: 10 rotated, 10 skewed and
+# 10 sheared copies of each image, each flipped with probability 0.5), online:
+# one of rotation +-15 deg, perspective skew 0.2 and shear +-10 deg per image,
+# then the flip.
+protopnet_augment = dict(
+    type='RandomChoice',
+    transforms=[
+        [
+            dict(
+                type='Rotate',
+                magnitude_range=(0, 15),
+                magnitude_level=10,
+                total_level=10,
+                magnitude_std='inf',
+                prob=1.0,
+                pad_val=0)
+        ],
+        [dict(type='RandomSkew', prob=1.0, magnitude=0.2)],
+        [
+            dict(
+                type='Shear',
+                magnitude_range=(0, 0.18),
+                magnitude_level=10,
+                total_level=10,
+                magnitude_std='inf',
+                prob=1.0,
+                pad_val=0)
+        ],
+    ])
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(224, 224)),
-    dict(
-        type='Rotate',
-        magnitude_range=(0, 15),
-        magnitude_level=10,
-        total_level=10,
-        magnitude_std='inf',
-        prob=0.5,
-        pad_val=0),
-    dict(
-        type='Shear',
-        magnitude_range=(0, 0.18),
-        magnitude_level=10,
-        total_level=10,
-        magnitude_std='inf',
-        prob=0.5,
-        pad_val=0),
+    protopnet_augment,
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackFGInputs'),
 ]

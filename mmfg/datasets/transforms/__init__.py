@@ -7,7 +7,7 @@ transforms they extend, so pipelines written for MMPretrain keep working under
 from .cross_view import CollectViews
 from .formatting import PackFGInputs
 from .geometric import (BBoxCrop, CenterCrop, RandomCrop, RandomFlip,
-                        RandomResizedCrop, Resize, ResizeEdge)
+                        RandomResizedCrop, RandomSkew, Resize, ResizeEdge)
 from .geometry import (apply_affine_to_boxes, apply_affine_to_points,
                        clip_boxes, map_to_original, transform_parts,
                        update_geometry, warp_mask)
@@ -18,6 +18,7 @@ from .meta import (SpatioTemporalMeta, TextEmbeddingMeta,
 __all__ = [
     'LoadImageFromFile', 'LoadMask', 'Resize', 'ResizeEdge',
     'RandomResizedCrop', 'CenterCrop', 'RandomCrop', 'RandomFlip', 'BBoxCrop',
+    'RandomSkew',
     'PackFGInputs', 'apply_affine_to_boxes', 'apply_affine_to_points',
     'clip_boxes', 'map_to_original', 'transform_parts', 'update_geometry',
     'warp_mask', 'SpatioTemporalMeta', 'TextEmbeddingMeta',

@@ -11,6 +11,7 @@ import math
 from numbers import Number
 from typing import Optional, Sequence, Tuple, Union
 
+import cv2
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -30,7 +31,7 @@ from .geometry import (check_mask_aligned, compose_flip_directions,
 
 __all__ = [
     'Resize', 'ResizeEdge', 'RandomResizedCrop', 'CenterCrop', 'RandomCrop',
-    'RandomFlip', 'BBoxCrop'
+    'RandomFlip', 'BBoxCrop', 'RandomSkew'
 ]
 
 
@@ -469,3 +470,126 @@ class BBoxCrop(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(margin={self.margin}, '
                 f"mode='{self.mode}', allow_missing={self.allow_missing})")
+
+
+_CV2_INTERP = dict(
+    nearest=cv2.INTER_NEAREST,
+    bilinear=cv2.INTER_LINEAR,
+    bicubic=cv2.INTER_CUBIC)
+
+
+@TRANSFORMS.register_module()
+class RandomSkew(BaseTransform):
+    """Perspective skew of Augmentor (``Pipeline.skew``), used by ProtoPNet's
+    offline augmentation, with mmfg's geometric fields mapped.
+
+    With probability ``prob`` one skew is drawn: an amount
+    ``a = randint(1, ceil(magnitude * max(H, W)))`` and, for
+    ``skew_type='random'``, ``'tilt'`` or ``'corner'`` with equal chance.
+    A tilt moves the two corners of one edge (left, right, top or bottom)
+    apart by ``a`` each along that edge, as if the image leaned away from
+    the viewer; a corner skew moves one of the four corners by ``a``
+    outwards, horizontally or vertically. The homography that takes the
+    image corners to the moved ones warps the image (output size
+    unchanged, ``pad_val`` outside), the mask (nearest), the boxes (the
+    box around the mapped corners), the parts and ``trans_mat``.
+
+    Args:
+        prob (float): probability of skewing. Defaults to 0.5.
+        magnitude (float): largest corner displacement as a fraction of
+            ``max(H, W)`` (Augmentor's ``magnitude``). Defaults to 0.2.
+        skew_type (str): ``'random'``, ``'tilt'`` or ``'corner'``.
+            Defaults to ``'random'``.
+        interpolation (str): ``'nearest'``, ``'bilinear'`` or
+            ``'bicubic'`` (Augmentor). Defaults to ``'bicubic'``.
+        pad_val (Number | Sequence[Number]): value of the uncovered pixels.
+            Defaults to 0.
+    """
+
+    def __init__(self,
+                 prob: float = 0.5,
+                 magnitude: float = 0.2,
+                 skew_type: str = 'random',
+                 interpolation: str = 'bicubic',
+                 pad_val: Union[Number, Sequence[Number]] = 0) -> None:
+        if not 0 <= prob <= 1:
+            raise ValueError(f'RandomSkew: prob must be in [0, 1], got '
+                             f'{prob}.')
+        if not 0 < magnitude <= 1:
+            raise ValueError('RandomSkew: magnitude must be in (0, 1], got '
+                             f'{magnitude}.')
+        if skew_type not in ('random', 'tilt', 'corner'):
+            raise ValueError('RandomSkew: skew_type must be random, tilt or '
+                             f'corner, got {skew_type!r}.')
+        if interpolation not in _CV2_INTERP:
+            raise ValueError(f'RandomSkew: interpolation must be one of '
+                             f'{sorted(_CV2_INTERP)}, got {interpolation!r}.')
+        self.prob = prob
+        self.magnitude = magnitude
+        self.skew_type = skew_type
+        self.interpolation = interpolation
+        self.pad_val = pad_val
+
+    def skew_corners(self, h: int, w: int) -> np.ndarray:
+        """Draw the moved corners ``(4, 2)`` (TL, TR, BR, BL) of a ``(h, w)``
+        image whose corners are ``(0, 0), (w, 0), (w, h), (0, h)``."""
+        corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+        a = float(np.random.randint(
+            1, max(2, math.ceil(self.magnitude * max(h, w)) + 1)))
+        kind = self.skew_type
+        if kind == 'random':
+            kind = ('tilt', 'corner')[np.random.randint(2)]
+        moved = corners.copy()
+        if kind == 'tilt':
+            # (corner, axis, sign) pairs of the edge that leans away
+            edge = [
+                ((0, 1, -1), (3, 1, 1)),  # left edge taller
+                ((1, 1, -1), (2, 1, 1)),  # right edge taller
+                ((0, 0, -1), (1, 0, 1)),  # top edge wider
+                ((3, 0, -1), (2, 0, 1)),  # bottom edge wider
+            ][np.random.randint(4)]
+            for corner, axis, sign in edge:
+                moved[corner, axis] += sign * a
+        else:
+            corner, axis = np.random.randint(4), np.random.randint(2)
+            outward = np.sign(corners[corner] - [w / 2, h / 2])
+            moved[corner, axis] += outward[axis] * a
+        return moved
+
+    def transform(self, results: dict) -> dict:
+        """Skew the image and every geometric field (with ``prob``).
+
+        Args:
+            results (dict): pipeline results with ``img``.
+
+        Returns:
+            dict: the (possibly) skewed results.
+        """
+        if np.random.rand() >= self.prob:
+            return results
+        check_mask_aligned(results, type(self).__name__)
+        img = results['img']
+        h, w = img.shape[:2]
+        src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        dst = self.skew_corners(h, w).astype(np.float32)
+        mat = cv2.getPerspectiveTransform(src, dst).astype(np.float64)
+        # continuous coordinates -> OpenCV's pixel centres
+        centred = translate_matrix(-0.5, -0.5) @ mat @ translate_matrix(
+            0.5, 0.5)
+        pad = self.pad_val
+        if isinstance(pad, Number):
+            pad = (pad, ) * (img.shape[2] if img.ndim == 3 else 1)
+        results['img'] = cv2.warpPerspective(
+            np.ascontiguousarray(img),
+            centred, (w, h),
+            flags=_CV2_INTERP[self.interpolation],
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=tuple(float(v) for v in pad))
+        update_geometry(results, mat, (h, w))
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(prob={self.prob}, magnitude='
+                f'{self.magnitude}, skew_type={self.skew_type!r}, '
+                f'interpolation={self.interpolation!r}, pad_val='
+                f'{self.pad_val})')

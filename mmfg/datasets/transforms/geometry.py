@@ -122,19 +122,31 @@ def compose_flip_directions(first: Optional[str],
     return _BITS_TO_FLIP[(a[0] != b[0], a[1] != b[1])]
 
 
+def is_affine(mat: np.ndarray) -> bool:
+    """Whether a ``(3, 3)`` matrix is affine (last row ``0, 0, 1``)."""
+    return bool(np.array_equal(np.asarray(mat)[2], [0., 0., 1.]))
+
+
 def apply_affine(xy: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    """Apply a 3x3 affine matrix to an array of ``(x, y)`` coordinates.
+    """Apply a 3x3 affine (or projective) matrix to ``(x, y)`` coordinates.
+
+    Every pipeline transform is affine except ``RandomSkew``, whose
+    homography divides by ``mat[2] . (x, y, 1)``; for an affine matrix that
+    is 1 and the result is ``xy @ A.T + t``.
 
     Args:
         xy (np.ndarray): ``(..., 2)`` coordinates.
-        mat (np.ndarray): ``(3, 3)`` affine matrix.
+        mat (np.ndarray): ``(3, 3)`` affine matrix or homography.
 
     Returns:
         np.ndarray: float64 ``(..., 2)`` mapped coordinates.
     """
     xy = np.asarray(xy, dtype=np.float64)
     mat = np.asarray(mat, dtype=np.float64)
-    return xy @ mat[:2, :2].T + mat[:2, 2]
+    out = xy @ mat[:2, :2].T + mat[:2, 2]
+    if is_affine(mat):
+        return out
+    return out / (xy @ mat[2, :2] + mat[2, 2])[..., None]
 
 
 def apply_affine_to_points(points: np.ndarray, mat: np.ndarray) -> np.ndarray:
@@ -256,8 +268,8 @@ def warp_mask(mask: np.ndarray, mat: np.ndarray,
 
     Args:
         mask (np.ndarray): ``(H, W)`` uint8 mask.
-        mat (np.ndarray): ``(3, 3)`` affine matrix (source -> output, in
-            continuous pixel coordinates).
+        mat (np.ndarray): ``(3, 3)`` affine matrix or homography (source ->
+            output, in continuous pixel coordinates).
         out_shape (tuple[int, int]): ``(H', W')`` of the output.
 
     Returns:
@@ -268,6 +280,13 @@ def warp_mask(mask: np.ndarray, mat: np.ndarray,
     to_centre = translate_matrix(-0.5, -0.5)
     from_centre = translate_matrix(0.5, 0.5)
     centred = to_centre @ np.asarray(mat, np.float64) @ from_centre
+    if not is_affine(centred):
+        return cv2.warpPerspective(
+            np.ascontiguousarray(mask),
+            centred, (out_w, out_h),
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0)
     return cv2.warpAffine(
         np.ascontiguousarray(mask),
         centred[:2], (out_w, out_h),
