@@ -16,3 +16,7 @@ model = dict(
         if pretrained else None),
     head=dict(num_classes=8142),
 )
+
+# The official val split is also the reported split (the test labels are
+# not public): report the last checkpoint, select nothing on it.
+default_hooks = dict(checkpoint=dict(save_best=None))

@@ -43,6 +43,12 @@ model = dict(
         img_size=32,
         patch_size=8,
         out_type='cls_token'),
+    # No pre-trained satellite weights exist here: train it (the paper
+    # configs freeze their pre-trained one).
+    freeze_sat_backbone=False,
+    # 0.1, not the official 1.0: with cosine logits in [-1, 1] and 32 pairs
+    # per batch the InfoNCE gradient is too weak for this tiny budget
+    # (README, "Temperature").
     contrastive_loss=dict(type='InfoNCELoss', temperature=0.1),
     contrastive_weight=0.3,
 )

@@ -2,7 +2,10 @@
 # one joint ViT-B encoder over the visible tokens of the ground photo
 # (patch 32 at 384 px) and the satellite tile (patch 16 at 224 px), each
 # masked at 0.75; a decoder per view reconstructs it and a pair-matching
-# head (BCE) tells true from shuffled pairs. Meta as CVE-MAE.
+# head (BCE) tells true from shuffled pairs. Meta as the official code:
+# Linear(4->768) location/date embeddings added to the joint encoder's
+# output class token before the matching head (a shuffled pair gets its
+# tile's meta), whole-batch dropout 0.25; the encoder input is meta-free.
 _base_ = ['./cvemae_vit-b-p32_cv-inat21.py']
 
 model = dict(
@@ -16,9 +19,7 @@ model = dict(
         sat_img_size=224,
         sat_patch_size=16,
         mask_ratio=0.75,
-        out_type='cls_token',
-        meta_dims=dict(location=4, time=4),
-        meta_drop_prob=0.25),
+        out_type='cls_token'),
     neck=dict(
         type='MAEPretrainDecoder',
         num_patches=144,
@@ -47,4 +48,7 @@ model = dict(
         loss=dict(type='PixelReconstructionLoss', criterion='L2')),
     match_weight=1.0,
     neg_ratio=0.5,
+    meta_dims=dict(location=4, time=4),
+    meta_drop_prob=0.25,
+    meta_position='joint_output',
 )

@@ -54,4 +54,7 @@ model = dict(
 val_evaluator = {{_base_.meta_evaluator}}
 test_evaluator = val_evaluator
 custom_hooks = {{_base_.meta_hooks}}
-default_hooks = dict(checkpoint=dict(save_best='meta/top1', rule='greater'))
+# iNaturalist's official val split is also the reported split (the test
+# labels are not public), so no checkpoint is selected on it: the last one
+# is the result (as in the literature); meta/top1 is still logged.
+default_hooks = dict(checkpoint=dict(save_best=None))

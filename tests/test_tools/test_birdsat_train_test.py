@@ -35,7 +35,10 @@ default_hooks = dict(logger=dict(interval=1),
     ckpt = osp.join(work, 'epoch_1.pth')
     state = torch.load(ckpt, map_location='cpu',
                        weights_only=False)['state_dict']
-    assert 'backbone.meta_embed.proj.location.weight' in state
+    # official placement: the meta embedding is the algorithm's, the ground
+    # encoder (backbone.*) has none
+    assert 'meta_embed.proj.location.weight' in state
+    assert not any(k.startswith('backbone.meta_embed') for k in state)
     assert 'sat_backbone.cls_token' in state
     out = str(tmp_path / 'metrics.json')
     run_tool([PY, 'tools/test.py', str(cfg), ckpt, '--work-dir', work,

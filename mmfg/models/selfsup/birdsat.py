@@ -18,8 +18,15 @@ overhead (satellite) tiles, built from MMPretrain's MAE pieces
 
 Meta (optional, both): location and date encodings (4-d each, see
 ``SpatioTemporalMeta(encoding='birdsat')``) go through one ``Linear(4→D)``
-each and are added to the class embedding (:class:`MetaEmbedding`), with
-whole-batch meta dropout (p = 0.25 in the paper).
+each (:class:`MetaEmbedding`, whole-batch meta dropout, p = 0.25 in the
+paper). As in the official code the ground encoder never sees meta: CVE-MAE
+adds the embedding to the satellite encoder's output class token
+(``meta_position='sat_output'``), CVM-MAE to the joint encoder's output
+class token before the matching head (``'joint_output'``; a mismatched pair
+gets the meta of its satellite tile). The pre-2026-11 placement (meta added
+to the input class token of the ground / joint encoder, so the ground
+features depend on meta) stays available as ``meta_position='ground_input'``
+/ ``'joint_input'`` with ``backbone.meta_dims``, for old checkpoints.
 
 Inputs: ``inputs = [ground (B, 3, Hg, Wg), satellite (B, 3, Hs, Ws)]`` (the
 data pipeline's ``CollectViews``), ``data_samples[i].meta`` a dict of
@@ -30,16 +37,20 @@ returns the ground encoder's features (a single tensor input is read as
 ground images, so a classification dataset works for probing).
 
 Fine-tuning: the ground encoder's state dict has exactly the keys of
-MMPretrain's ``VisionTransformer`` (plus ``meta_embed.*`` and, for CVM-MAE,
+MMPretrain's ``VisionTransformer`` (plus, for CVM-MAE,
 ``sat_patch_embed.*`` / ``view_embed``, which a classifier ignores), so a
 classifier loads it with ``init_cfg=dict(type='Pretrained',
-checkpoint=..., prefix='backbone.')`` (see ``configs/birdsat/README.md``).
+checkpoint=..., prefix='backbone.')`` (see ``configs/birdsat/README.md``);
+the meta embedding is ``meta_embed.*`` of the algorithm (``backbone.
+meta_embed.*`` under the old ``*_input`` placement, ignored as well).
 """
+from contextlib import nullcontext
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks.transformer import PatchEmbed
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmpretrain.models.selfsup import BaseSelfSupervisor, MAEViT
 from mmpretrain.models.utils import (build_2d_sincos_position_embedding,
@@ -149,15 +160,21 @@ class MetaEmbedding(BaseModule):
 
 @MODELS.register_module()
 class BirdSATViT(MAEViT):
-    """MAE ViT whose class token can carry location/date embeddings.
+    """MAE ViT whose input class token can carry location/date embeddings.
 
     Same arguments, state dict and masked forward as MMPretrain's
     :class:`~mmpretrain.models.selfsup.MAEViT` (so its checkpoints load
-    into ``VisionTransformer``), plus a :class:`MetaEmbedding`.
+    into ``VisionTransformer``), plus an optional :class:`MetaEmbedding`
+    on the input class token. That is the old ``meta_position=
+    'ground_input'`` / ``'joint_input'`` placement only; the official
+    placement (default of :class:`CVEMAE` / :class:`CVMMAE`) keeps the
+    encoder meta-free.
 
     Args:
         meta_dims (dict[str, int], optional): meta keys and sizes, e.g.
-            ``dict(location=4, time=4)``; None: no meta. Defaults to None.
+            ``dict(location=4, time=4)``; None: no meta (the default, and
+            required unless the algorithm's ``meta_position`` is an
+            ``*_input`` one). Defaults to None.
         meta_drop_prob (float): whole-batch meta dropout. Defaults to 0.25.
         **kwargs: :class:`MAEViT` arguments (``arch``, ``img_size``,
             ``patch_size``, ``mask_ratio``, ``out_type``...).
@@ -239,7 +256,8 @@ class CVMMAEViT(BirdSATViT):
     has its own patch embedding (``sat_patch_size`` at ``sat_img_size``)
     and fixed sin-cos positions. A learnable view embedding (2, D) tells the
     views apart. Each view is masked independently at ``mask_ratio``; one
-    class token (with meta) leads the joint sequence
+    class token (with meta only under ``meta_position='joint_input'``) leads
+    the joint sequence
     ``[cls, ground_visible, sat_visible]``.
 
     Args:
@@ -364,8 +382,87 @@ def pair_matching_batch(batch_size: int,
     return perm.to(device), labels.to(device)
 
 
+def _has_pretrained_init(init_cfg) -> bool:
+    """Whether an ``init_cfg`` (dict or list of dicts) loads weights."""
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(
+        isinstance(c, dict) and c.get('type') == 'Pretrained' for c in cfgs)
+
+
 class _CrossView(BaseSelfSupervisor):
-    """Shared input handling of the BirdSAT algorithms."""
+    """Shared input and meta handling of the BirdSAT algorithms.
+
+    Subclasses call :meth:`_setup_meta` after building their modules;
+    ``self.meta_embed`` is then the algorithm's :class:`MetaEmbedding` (or
+    None) and ``self.meta_input`` tells whether meta goes into the
+    backbone's input class token (the old placement) instead.
+    """
+
+    #: ``(output placement (default), old input placement)``
+    META_POSITIONS: Tuple[str, str] = ('', '')
+
+    def _setup_meta(self, meta_dims: Optional[Dict[str, int]],
+                    meta_drop_prob: float, meta_position: str,
+                    embed_dims: int) -> None:
+        """Check the meta placement and build ``self.meta_embed``.
+
+        Args:
+            meta_dims (dict[str, int], optional): model-level meta keys and
+                sizes (official placement).
+            meta_drop_prob (float): whole-batch meta dropout.
+            meta_position (str): one of ``META_POSITIONS``.
+            embed_dims (int): width of the class token the meta joins.
+
+        Raises:
+            ConfigError: unknown position, or meta configured on the side
+                the position does not use (names the fix).
+        """
+        out_pos, in_pos = self.META_POSITIONS
+        name = type(self).__name__
+        if meta_position not in self.META_POSITIONS:
+            raise ConfigError(
+                f'{name}: meta_position must be {out_pos!r} (official) or '
+                f'{in_pos!r} (old placement), got {meta_position!r}.')
+        self.meta_position = meta_position
+        self.meta_input = meta_position == in_pos
+        has_backbone_meta = getattr(self.backbone, 'meta_embed',
+                                    None) is not None
+        if self.meta_input and meta_dims:
+            raise ConfigError(
+                f'{name}: meta_position={in_pos!r} reads the meta embedding '
+                'of the backbone; set backbone.meta_dims instead of '
+                'model.meta_dims.')
+        if not self.meta_input and has_backbone_meta:
+            raise ConfigError(
+                f'{name}: backbone.meta_dims adds meta to the encoder\'s '
+                f'input class token, which only meta_position={in_pos!r} '
+                'uses (the old placement). For the official placement '
+                f'({out_pos!r}) move meta_dims / meta_drop_prob from the '
+                'backbone to the model; to keep the old behaviour (old '
+                f'checkpoints) set model.meta_position={in_pos!r}.')
+        self.meta_embed = MetaEmbedding(
+            embed_dims, meta_dims, meta_drop_prob) if meta_dims else None
+
+    @property
+    def meta_keys(self) -> Tuple[str, ...]:
+        """Meta names the model reads (empty without meta)."""
+        if self.meta_embed is not None:
+            return tuple(self.meta_embed.meta_dims)
+        return getattr(self.backbone, 'meta_keys', ())
+
+    def _input_meta(self, meta: Optional[Dict[str, Tensor]]
+                    ) -> Optional[Dict[str, Tensor]]:
+        """The meta the backbone's input class token gets (old placement
+        only; None under the official one)."""
+        return meta if self.meta_input else None
+
+    def _add_meta(self, cls: Tensor,
+                  meta: Optional[Dict[str, Tensor]]) -> Tensor:
+        """``cls (B, D) + Σ_k Linear_k(meta_k)`` (official placement; the
+        whole batch's meta may be dropped in training)."""
+        extra = self.meta_embed(meta) if self.meta_embed is not None \
+            else None
+        return cls if extra is None else cls + extra
 
     def forward(self,
                 inputs: Inputs,
@@ -394,11 +491,12 @@ class _CrossView(BaseSelfSupervisor):
         return inputs[0], inputs[1]
 
     def _meta(self, data_samples, device) -> Optional[Dict[str, Tensor]]:
-        return gather_meta(data_samples, self.backbone.meta_keys, device)
+        return gather_meta(data_samples, self.meta_keys, device)
 
     def predict(self, inputs: Inputs,
                 data_samples: List[DataSample]) -> List[DataSample]:
-        """Set ``ground_embedding`` / ``overhead_embedding`` (D,) fields."""
+        """Set ``ground_embedding`` / ``overhead_embedding`` (D,) fields
+        (not normalised: the retrieval metric uses cosine distance)."""
         ground, sat = self._views(inputs)
         g, s = self.embed_views(ground, sat,
                                 self._meta(data_samples, ground.device))
@@ -412,6 +510,12 @@ class _CrossView(BaseSelfSupervisor):
 class CVEMAE(_CrossView):
     """CVE-MAE: ground MAE + InfoNCE between ground and satellite tokens.
 
+    Meta (official placement, ``meta_position='sat_output'``):
+    ``overhead = sat_cls + Linear(location) + Linear(time)`` (before
+    ``sat_proj`` and InfoNCE's L2 normalisation), the ground class token is
+    meta-free, so probing / fine-tuning on ground images uses the encoder
+    as trained.
+
     Args:
         backbone (dict): ground encoder, a :class:`BirdSATViT`.
         neck (dict): ground decoder, ``MAEPretrainDecoder``.
@@ -419,15 +523,30 @@ class CVEMAE(_CrossView):
         sat_backbone (dict): satellite encoder returning ``(cls (B, D),)``,
             e.g. ``VisionTransformer(out_type='cls_token')``.
         contrastive_loss (dict): :class:`~mmfg.models.losses.InfoNCELoss`
-            config (temperature...).
+            config (temperature; the official code uses plain cosine
+            logits, τ = 1).
         contrastive_weight (float): weight of InfoNCE (paper 0.3).
         proj_dim (int, optional): linear projections of both class tokens
             to this size before InfoNCE; None compares the tokens directly
             (both encoders must then have the same width). Defaults to None.
+        meta_dims (dict[str, int], optional): meta keys and sizes, e.g.
+            ``dict(location=4, time=4)``; None: no meta. Defaults to None.
+        meta_drop_prob (float): whole-batch meta dropout. Defaults to 0.25.
+        meta_position (str): ``'sat_output'`` (official) or
+            ``'ground_input'`` (old placement: meta on the ground encoder's
+            input class token, configured by ``backbone.meta_dims``).
+            Defaults to ``'sat_output'``.
+        freeze_sat_backbone (bool): keep the satellite encoder fixed
+            (``requires_grad=False``, always in eval mode, run without
+            autograd), as the official code does with its pre-trained
+            satellite MAE. Only meaningful with pre-trained weights.
+            Defaults to False.
         data_preprocessor (dict, optional): defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): initialisation.
     """
+
+    META_POSITIONS = ('sat_output', 'ground_input')
 
     def __init__(self,
                  backbone: dict,
@@ -438,6 +557,10 @@ class CVEMAE(_CrossView):
                      type='InfoNCELoss', temperature=0.07),
                  contrastive_weight: float = 0.3,
                  proj_dim: Optional[int] = None,
+                 meta_dims: Optional[Dict[str, int]] = None,
+                 meta_drop_prob: float = 0.25,
+                 meta_position: str = 'sat_output',
+                 freeze_sat_backbone: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -459,22 +582,50 @@ class CVEMAE(_CrossView):
             else nn.Identity()
         self.sat_proj = nn.Linear(s_dim, proj_dim) if proj_dim \
             else nn.Identity()
+        self._setup_meta(meta_dims, meta_drop_prob, meta_position, s_dim)
+        self.freeze_sat_backbone = bool(freeze_sat_backbone)
+        if self.freeze_sat_backbone:
+            self.sat_backbone.requires_grad_(False)
+            self.sat_backbone.eval()
+            if not _has_pretrained_init(sat_backbone.get('init_cfg')):
+                print_log(
+                    'CVEMAE: freeze_sat_backbone=True but sat_backbone has '
+                    'no Pretrained init_cfg: unless you load weights '
+                    'otherwise (load_from), the satellite encoder stays '
+                    'random.', logger='current', level=30)
+
+    def train(self, mode: bool = True) -> 'CVEMAE':
+        """Set the training mode; a frozen satellite encoder stays in eval
+        mode (no dropout / drop-path, fixed norm statistics)."""
+        super().train(mode)
+        if self.freeze_sat_backbone:
+            self.sat_backbone.eval()
+        return self
 
     def extract_feat(self,
                      inputs: Inputs,
                      data_samples: Optional[List[DataSample]] = None):
-        """Ground features of the full image: the backbone's 1-tuple."""
+        """Ground features of the full image: the backbone's 1-tuple
+        (meta-free unless ``meta_position='ground_input'``)."""
         ground, _ = self._views(inputs, need_sat=False)
-        return self.backbone(
-            ground, mask=None, meta=self._meta(data_samples, ground.device))
+        meta = self._meta(data_samples, ground.device) \
+            if self.meta_input else None
+        return self.backbone(ground, mask=None, meta=meta)
 
     def _sat_cls(self, sat: Tensor) -> Tensor:
-        out = self.sat_backbone(sat)
+        ctx = torch.no_grad() if self.freeze_sat_backbone else nullcontext()
+        with ctx:
+            out = self.sat_backbone(sat)
         out = out[-1] if isinstance(out, (tuple, list)) else out
         if out.dim() != 2:
             raise ConfigError('CVEMAE: sat_backbone must return (B, D) class '
                               "tokens; set out_type='cls_token'.")
         return out
+
+    def _sat_feat(self, sat: Tensor,
+                  meta: Optional[Dict[str, Tensor]]) -> Tensor:
+        """Projected satellite class token, plus meta (official place)."""
+        return self.sat_proj(self._add_meta(self._sat_cls(sat), meta))
 
     def embed_views(
             self, ground: Tensor, sat: Tensor,
@@ -482,20 +633,21 @@ class CVEMAE(_CrossView):
         """Projected class tokens of full ground and satellite images."""
         g = self.backbone.encode(
             self.backbone.embed_patches(ground),
-            self.backbone.class_token(ground.shape[0], meta))[:, 0]
-        return self.ground_proj(g), self.sat_proj(self._sat_cls(sat))
+            self.backbone.class_token(ground.shape[0],
+                                      self._input_meta(meta)))[:, 0]
+        return self.ground_proj(g), self._sat_feat(sat, meta)
 
     def loss(self, inputs: Inputs,
              data_samples: List[DataSample]) -> Dict[str, Tensor]:
         """``loss_rec`` (ground MAE) and ``loss_contrastive`` (weighted)."""
         ground, sat = self._views(inputs)
         meta = self._meta(data_samples, ground.device)
-        latent, mask, ids_restore = self.backbone(ground, mask=True, meta=meta)
+        latent, mask, ids_restore = self.backbone(
+            ground, mask=True, meta=self._input_meta(meta))
         pred = self.neck(latent, ids_restore)
         loss_rec = self.head.loss(pred, ground, mask)
         g = self.ground_proj(latent[:, 0])
-        s = self.sat_proj(self._sat_cls(sat))
-        loss_con = self.contrastive_loss(g, s)
+        loss_con = self.contrastive_loss(g, self._sat_feat(sat, meta))
         return dict(
             loss_rec=loss_rec,
             loss_contrastive=self.contrastive_weight * loss_con)
@@ -505,6 +657,13 @@ class CVEMAE(_CrossView):
 class CVMMAE(_CrossView):
     """CVM-MAE: joint masked encoder, both views reconstructed, pair
     matching.
+
+    Meta (official placement, ``meta_position='joint_output'``): the
+    embedding is added to the joint encoder's output class token before
+    the matching head (a mismatched pair gets the meta of the satellite
+    tile it was given, as the official code rolls the meta with the tiles)
+    and, for retrieval, to the satellite view's class token; the decoders
+    and the ground features are meta-free.
 
     Args:
         backbone (dict): a :class:`CVMMAEViT`.
@@ -517,10 +676,19 @@ class CVMMAE(_CrossView):
             to 1.
         neg_ratio (float): share of mismatched pairs per batch (see
             :func:`pair_matching_batch`). Defaults to 0.5.
+        meta_dims (dict[str, int], optional): meta keys and sizes; None: no
+            meta. Defaults to None.
+        meta_drop_prob (float): whole-batch meta dropout. Defaults to 0.25.
+        meta_position (str): ``'joint_output'`` (official) or
+            ``'joint_input'`` (old placement: meta on the joint encoder's
+            input class token, configured by ``backbone.meta_dims``).
+            Defaults to ``'joint_output'``.
         data_preprocessor (dict, optional): defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): initialisation.
     """
+
+    META_POSITIONS = ('joint_output', 'joint_input')
 
     def __init__(self,
                  backbone: dict,
@@ -530,6 +698,9 @@ class CVMMAE(_CrossView):
                  sat_head: dict,
                  match_weight: float = 1.0,
                  neg_ratio: float = 0.5,
+                 meta_dims: Optional[Dict[str, int]] = None,
+                 meta_drop_prob: float = 0.25,
+                 meta_position: str = 'joint_output',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -546,23 +717,28 @@ class CVMMAE(_CrossView):
         self.match_head = nn.Linear(self.backbone.embed_dims, 1)
         self.match_weight = float(match_weight)
         self.neg_ratio = float(neg_ratio)
+        self._setup_meta(meta_dims, meta_drop_prob, meta_position,
+                         self.backbone.embed_dims)
 
     def extract_feat(self,
                      inputs: Inputs,
                      data_samples: Optional[List[DataSample]] = None):
-        """Joint class token of the full ground image alone: ``(cls,)``."""
+        """Joint class token of the full ground image alone: ``(cls,)``
+        (meta-free unless ``meta_position='joint_input'``)."""
         ground, _ = self._views(inputs, need_sat=False)
-        return self.backbone(
-            ground, None, mask=None,
-            meta=self._meta(data_samples, ground.device))
+        meta = self._meta(data_samples, ground.device) \
+            if self.meta_input else None
+        return self.backbone(ground, None, mask=None, meta=meta)
 
     def embed_views(
             self, ground: Tensor, sat: Tensor,
             meta: Optional[Dict[str, Tensor]]) -> Tuple[Tensor, Tensor]:
-        """Class tokens of each view encoded alone (no masking)."""
-        g = self.backbone(ground, None, mask=None, meta=meta)[0]
-        s = self.backbone(None, sat, mask=None, meta=meta)[0]
-        return g, s
+        """Class tokens of each view encoded alone (no masking); the
+        satellite one carries the meta under the official placement."""
+        in_meta = self._input_meta(meta)
+        g = self.backbone(ground, None, mask=None, meta=in_meta)[0]
+        s = self.backbone(None, sat, mask=None, meta=in_meta)[0]
+        return g, self._add_meta(s, meta)
 
     def loss(self, inputs: Inputs,
              data_samples: List[DataSample]) -> Dict[str, Tensor]:
@@ -573,7 +749,7 @@ class CVMMAE(_CrossView):
                                            ground.device)
         sat = sat[perm]
         latent, (mask_g, ids_g), (mask_s, ids_s) = self.backbone(
-            ground, sat, mask=True, meta=meta)
+            ground, sat, mask=True, meta=self._input_meta(meta))
         # visible ground tokens, as MAEViT.random_masking keeps them
         num_g = int(ids_g.shape[1] * (1 - self.backbone.mask_ratio))
         cls = latent[:, :1]
@@ -581,7 +757,13 @@ class CVMMAE(_CrossView):
             torch.cat([cls, latent[:, 1:1 + num_g]], 1), ids_g)
         pred_s = self.sat_neck(
             torch.cat([cls, latent[:, 1 + num_g:]], 1), ids_s)
-        logits = self.match_head(latent[:, 0]).squeeze(-1)
+        # the meta travels with the satellite tile of each pair
+        tile_meta = None if meta is None else {
+            k: v[perm]
+            for k, v in meta.items()
+        }
+        logits = self.match_head(self._add_meta(latent[:, 0],
+                                                tile_meta)).squeeze(-1)
         return dict(
             loss_rec_ground=self.head.loss(pred_g, ground, mask_g),
             loss_rec_sat=self.sat_head.loss(pred_s, sat, mask_s),

@@ -1,10 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
 from mmfg.models.selfsup.birdsat import (MetaEmbedding, gather_meta,
                                          pair_matching_batch)
 from mmfg.registry import MODELS
+from mmfg.utils.errors import ConfigError
 
 ARCH = dict(embed_dims=16, num_layers=1, num_heads=2, feedforward_channels=32)
 META = dict(location=4, time=4)
@@ -131,22 +133,21 @@ def test_algorithms_loss_backward_predict(kind):
         cfg = dict(
             type='CVEMAE',
             backbone=dict(type='BirdSATViT', arch=ARCH, img_size=32,
-                          patch_size=8, meta_dims=META,
-                          out_type='cls_token'),
+                          patch_size=8, out_type='cls_token'),
             neck=_dec(16, 8), head=_head(8),
             sat_backbone=dict(type='VisionTransformer', arch=ARCH,
                               img_size=16, patch_size=8,
                               out_type='cls_token'),
-            contrastive_loss=dict(type='InfoNCELoss', temperature=0.1))
+            contrastive_loss=dict(type='InfoNCELoss', temperature=0.1),
+            meta_dims=META)
         keys = {'loss_rec', 'loss_contrastive'}
     else:
         cfg = dict(
             type='CVMMAE',
             backbone=dict(type='CVMMAEViT', arch=ARCH, img_size=32,
-                          patch_size=8, sat_img_size=16, sat_patch_size=8,
-                          meta_dims=META),
+                          patch_size=8, sat_img_size=16, sat_patch_size=8),
             neck=_dec(16, 8), head=_head(8), sat_neck=_dec(4, 8),
-            sat_head=_head(8))
+            sat_head=_head(8), meta_dims=META)
         keys = {'loss_rec_ground', 'loss_rec_sat', 'loss_match'}
     model = MODELS.build(cfg)
     model.init_weights()
@@ -177,3 +178,196 @@ def test_gather_meta_errors():
     assert out['location'].shape == (3, 4)
     with pytest.raises(KeyError, match='SpatioTemporalMeta'):
         gather_meta(_samples(2), ['altitude'], 'cpu')
+
+
+# --- meta placement (official: never in the ground encoder) ---------------
+def _cve(**kw):
+    cfg = dict(
+        type='CVEMAE',
+        backbone=dict(type='BirdSATViT', arch=ARCH, img_size=32,
+                      patch_size=8, out_type='cls_token'),
+        neck=_dec(16, 8), head=_head(8),
+        sat_backbone=dict(type='VisionTransformer', arch=ARCH, img_size=16,
+                          patch_size=8, out_type='cls_token'),
+        contrastive_loss=dict(type='InfoNCELoss', temperature=0.5))
+    for key, value in kw.items():
+        if key == 'backbone':
+            cfg['backbone'] = dict(cfg['backbone'], **value)
+        else:
+            cfg[key] = value
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def _cvm(**kw):
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='CVMMAE',
+        backbone=dict(type='CVMMAEViT', arch=ARCH, img_size=32,
+                      patch_size=8, sat_img_size=16, sat_patch_size=8,
+                      **kw.pop('backbone', {})),
+        neck=_dec(16, 8), head=_head(8), sat_neck=_dec(4, 8),
+        sat_head=_head(8), **kw))
+    model.init_weights()
+    return model
+
+
+def _embedded(lin, meta):
+    """Σ_k meta_k W_kᵀ + b_k by hand, from the module's Linear weights."""
+    return sum(meta[k] @ lin[k].weight.T + lin[k].bias for k in META)
+
+
+def _views(b=4):
+    g = torch.Generator().manual_seed(1)
+    return [torch.randn(b, 3, 32, 32, generator=g),
+            torch.randn(b, 3, 16, 16, generator=g)]
+
+
+def test_cvemae_meta_is_added_to_the_satellite_output_class_token():
+    model = _cve(meta_dims=META, meta_drop_prob=0.0).eval()
+    assert model.backbone.meta_embed is None  # the ground encoder has none
+    views, samples = _views(), _samples(4)
+    meta = gather_meta(samples, list(META), 'cpu')
+    with torch.no_grad():
+        sat_cls = model.sat_backbone(views[1])[-1]
+        g, s = model.embed_views(*views, meta)
+        g0, s0 = model.embed_views(*views, None)
+    torch.testing.assert_close(s, sat_cls + _embedded(model.meta_embed.proj,
+                                                      meta))
+    torch.testing.assert_close(s0, sat_cls)
+    assert torch.equal(g, g0)
+    # the loss: 0.3 * symmetric InfoNCE of normalised (masked ground class
+    # token, satellite class token + meta), temperature 0.5
+    model.train()
+    torch.manual_seed(3)
+    loss = model(views, samples, mode='loss')['loss_contrastive']
+    torch.manual_seed(3)
+    with torch.no_grad():
+        latent = model.backbone(views[0], mask=True)[0]
+        a = F.normalize(latent[:, 0], dim=-1)
+        b = F.normalize(sat_cls + _embedded(model.meta_embed.proj, meta),
+                        dim=-1)
+        logits = a @ b.T / 0.5
+        target = torch.arange(4)
+        ref = 0.3 * (F.cross_entropy(logits, target) +
+                     F.cross_entropy(logits.T, target)) / 2
+    torch.testing.assert_close(loss.detach(), ref)
+
+
+@pytest.mark.parametrize('kind', ['CVEMAE', 'CVMMAE'])
+def test_ground_features_do_not_depend_on_meta(kind):
+    model = (_cve if kind == 'CVEMAE' else _cvm)(meta_dims=META,
+                                                 meta_drop_prob=0.0)
+    views = _views()
+    a, b = _samples(4, seed=0), _samples(4, seed=5)
+    for mode in (True, False):
+        model.train(mode)
+        with torch.no_grad():
+            with_meta = model(views[0], a, mode='tensor')[0]
+            other = model(views[0], b, mode='tensor')[0]
+            without = model(views[0], mode='tensor')[0]
+        assert torch.equal(with_meta, without)
+        assert torch.equal(other, without)
+    model.eval()
+    out_a = model(views, a, mode='predict')
+    out_b = model(views, b, mode='predict')
+    for x, y in zip(out_a, out_b):
+        assert torch.equal(x.ground_embedding, y.ground_embedding)
+        assert not torch.equal(x.overhead_embedding, y.overhead_embedding)
+
+
+def test_cvmmae_meta_goes_to_the_joint_output_token_with_the_tile(
+        monkeypatch):
+    import mmfg.models.selfsup.birdsat as birdsat
+    model = _cvm(meta_dims=META, meta_drop_prob=0.0)
+    assert model.backbone.meta_embed is None
+    views, samples = _views(), _samples(4)
+    meta = gather_meta(samples, list(META), 'cpu')
+    emb = model.meta_embed.proj
+    # retrieval: the satellite view's class token + meta
+    model.eval()
+    with torch.no_grad():
+        _, s = model.embed_views(*views, meta)
+        s0 = model.backbone(None, views[1], mask=None)[0]
+    torch.testing.assert_close(s, s0 + _embedded(emb, meta))
+    # matching: rows 1, 3 get the tile (and so the meta) of rows 0, 2
+    perm = torch.tensor([0, 0, 2, 2])
+    labels = torch.tensor([1., 0., 1., 0.])
+    monkeypatch.setattr(birdsat, 'pair_matching_batch',
+                        lambda *a, **k: (perm, labels))
+    model.train()
+    torch.manual_seed(3)
+    loss = model(views, samples, mode='loss')['loss_match']
+    torch.manual_seed(3)
+    with torch.no_grad():
+        latent = model.backbone(views[0], views[1][perm], mask=True)[0]
+
+        def bce(m):
+            logits = model.match_head(latent[:, 0] + _embedded(emb, m))
+            return F.binary_cross_entropy_with_logits(logits[:, 0], labels)
+
+        ref = bce({k: v[perm] for k, v in meta.items()})
+        unrolled = bce(meta)
+    torch.testing.assert_close(loss.detach(), ref)
+    assert (loss - unrolled).abs() > 1e-4  # the roll matters
+
+
+def test_frozen_satellite_encoder_gets_no_gradient_and_stays_fixed():
+    model = _cve(meta_dims=META, meta_drop_prob=0.0,
+                 freeze_sat_backbone=True)
+    model.train()
+    assert not model.sat_backbone.training  # stays in eval mode
+    assert model.backbone.training
+    before = {k: v.clone() for k, v in model.sat_backbone.state_dict().items()}
+    ground_before = model.backbone.patch_embed.projection.weight.clone()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.05)
+    losses = model(_views(), _samples(4), mode='loss')
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in model.sat_backbone.parameters())
+    assert model.meta_embed.proj['location'].weight.grad.abs().sum() > 0
+    opt.step()
+    after = model.sat_backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not torch.equal(ground_before,
+                           model.backbone.patch_embed.projection.weight)
+    # not frozen: the same step changes the satellite encoder
+    model = _cve(meta_dims=META)
+    assert model.sat_backbone.training
+    sum(model(_views(), _samples(4), mode='loss').values()).backward()
+    assert model.sat_backbone.patch_embed.projection.weight.grad.abs().sum(
+    ) > 0
+
+
+def test_old_ground_input_placement_reproduces_the_old_behaviour():
+    model = _cve(backbone=dict(meta_dims=META, meta_drop_prob=0.0),
+                 meta_position='ground_input').eval()
+    vit = model.backbone
+    views, samples = _views(), _samples(4)
+    meta = gather_meta(samples, list(META), 'cpu')
+    with torch.no_grad():
+        feats = model(views[0], samples, mode='tensor')[0]
+        cls = vit.cls_token + vit.pos_embed[:, :1] + _embedded(
+            vit.meta_embed.proj, meta).unsqueeze(1)
+        ref = vit.encode(vit.embed_patches(views[0]), cls)[:, 0]
+        g, s = model.embed_views(*views, meta)
+        sat_cls = model.sat_backbone(views[1])[-1]
+    torch.testing.assert_close(feats, ref)  # ground depends on meta
+    torch.testing.assert_close(g, ref)
+    assert torch.equal(s, sat_cls)  # the satellite token has no meta
+    # checkpoints of the old placement load strictly
+    keys = set(model.state_dict())
+    assert 'backbone.meta_embed.proj.location.weight' in keys
+    assert not any(k.startswith('meta_embed.') for k in keys)
+    cvm = _cvm(backbone=dict(meta_dims=META), meta_position='joint_input')
+    assert cvm.meta_embed is None and cvm.meta_keys == ('location', 'time')
+
+
+def test_meta_position_config_errors():
+    with pytest.raises(ConfigError, match="meta_position='ground_input'"):
+        _cve(backbone=dict(meta_dims=META))  # old config, new default
+    with pytest.raises(ConfigError, match='backbone.meta_dims'):
+        _cve(meta_dims=META, meta_position='ground_input')
+    with pytest.raises(ConfigError, match='joint_output'):
+        _cvm(meta_position='sat_output')
