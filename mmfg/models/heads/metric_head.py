@@ -47,8 +47,12 @@ class EmbeddingHead(BaseModule):
         in_channels (int): channels of the (pooled) neck output ``C``.
         embed_dim (int): embedding size ``D``. Defaults to 512.
         normalize (bool): L2-normalise the embeddings (in training and in
-            prediction). Defaults to False (the SNR distance of DSML works
-            on raw embeddings).
+            prediction). Defaults to False. The SNR distance is invariant to
+            a common scale of the embeddings, and the DSML configs use it on
+            raw embeddings with its zero-mean regulariser; public
+            reimplementations (pytorch-metric-learning, Roth et al.)
+            normalise first, which made no significant difference on
+            SynthBirds (configs/dsml/README.md).
         loss (dict | nn.Module): a loss called as
             ``loss(embeddings (N, D), labels (N,))``, e.g.
             ``dict(type='TripletLoss', distance='snr')``.

@@ -56,3 +56,22 @@ def test_pairwise_distance_names():
     torch.testing.assert_close(pairwise_distance(a, b, 'cosine'), 1 - cos)
     with pytest.raises(ValueError, match='distance must be one of'):
         pairwise_distance(a, b, 'manhattan')
+
+
+def test_snr_distance_invariances_and_normalised_form():
+    """SNR ignores a common scale and per-row shifts (so its triplet margin
+    needs no L2 normalisation, unlike L2's); on L2-normalised, centred rows
+    it is the squared L2 distance."""
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(4, 16, generator=g, dtype=torch.float64)
+    b = torch.randn(6, 16, generator=g, dtype=torch.float64)
+    d = snr_distance(a, b)
+    shift_a = torch.randn(4, 1, generator=g, dtype=torch.float64)
+    shift_b = torch.randn(6, 1, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(snr_distance(7.5 * a, 7.5 * b), d)
+    torch.testing.assert_close(snr_distance(a + shift_a, b + shift_b), d)
+    # a scale on one side only changes it (the noise is relative)
+    assert not torch.allclose(snr_distance(a, 2 * b), d)
+    unit = torch.nn.functional.normalize(a - a.mean(1, keepdim=True), dim=1)
+    torch.testing.assert_close(
+        snr_distance(unit, unit), torch.cdist(unit, unit)**2)
