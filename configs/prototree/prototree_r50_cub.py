@@ -78,7 +78,9 @@ test_evaluator = val_evaluator
 
 custom_hooks = [
     dict(type='NumClassesCheckHook'),
-    # frozen for the first 30 epochs: everything but the last block
+    # frozen for the first 30 epochs: everything but the last block (the
+    # weights; as in the official code, which trains in model.train(), the
+    # BatchNorm statistics keep adapting)
     dict(
         type='FreezeModulesHook',
         modules=[
@@ -86,7 +88,8 @@ custom_hooks = [
             'backbone.layer2', 'backbone.layer3', 'backbone.layer4.0',
             'backbone.layer4.1'
         ],
-        until_epoch=30),
+        until_epoch=30,
+        eval_mode=False),
     dict(type='ProtoTreeLeafUpdateHook'),
     dict(type='ProtoTreePruneProjectHook', threshold=0.01),
     dict(type='ProtoTreeRenderHook'),
