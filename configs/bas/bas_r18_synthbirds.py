@@ -19,24 +19,14 @@
 #       work_dirs/bas_r18_synthbirds/epoch_20.pth
 _base_ = [
     '../_base_/datasets/synthbirds.py',
+    '../_base_/models/resnet18-half_synthbirds.py',
     '../_base_/default_runtime.py',
 ]
 
 model = dict(
     type='BAS',
-    backbone=dict(
-        type='ResNet',
-        depth=18,
-        base_channels=32,
-        num_stages=4,
-        strides=(1, 2, 1, 1),
-        out_indices=(3, ),
-        style='pytorch',
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='work_dirs/resnet18-half_synthbirds_backbone/'
-            'epoch_20.pth',
-            prefix='backbone')),
+    # layer3 at stride 1 too (BAS's stride-8 generator map)
+    backbone=dict(strides=(1, 2, 1, 1)),
     tail_pool=2,
     topk=10,
     head=dict(

@@ -9,24 +9,12 @@
 #   python tools/train.py configs/st_protopnet/stprotopnet_r18_synthbirds.py
 _base_ = [
     '../_base_/datasets/synthbirds.py',
+    '../_base_/models/resnet18-half_synthbirds.py',
     '../_base_/default_runtime.py',
 ]
 
 model = dict(
     type='ImageClassifier',
-    backbone=dict(
-        type='ResNet',
-        depth=18,
-        base_channels=32,
-        num_stages=4,
-        strides=(1, 2, 2, 1),
-        out_indices=(3, ),
-        style='pytorch',
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='work_dirs/resnet18-half_synthbirds_backbone/'
-            'epoch_20.pth',
-            prefix='backbone')),
     head=dict(
         type='STProtoPNetHead',
         num_classes=10,
