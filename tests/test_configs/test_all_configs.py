@@ -14,6 +14,17 @@ CONFIGS = sorted(
                          recursive=True) if '/_base_/' not in p)
 
 
+def load_or_skip(path: str, **kwargs) -> Config:
+    """``Config.fromfile``; skips configs whose ``pkg::`` base (mmdet,
+    mmseg) is not installed."""
+    with open(path) as f:
+        text = f.read()
+    for pkg in ('mmdet', 'mmseg'):  # configs that inherit `pkg::` bases
+        if f"'{pkg}::" in text and importlib.util.find_spec(pkg) is None:
+            pytest.skip(f'{pkg} is not installed ({pkg}:: base)')
+    return Config.fromfile(path, **kwargs)
+
+
 @pytest.mark.parametrize(
     'path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_builds_model(path):
@@ -21,12 +32,7 @@ def test_config_builds_model(path):
     from mmfg.registry import MODELS
     from mmfg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    with open(path) as f:
-        text = f.read()
-    for pkg in ('mmdet', 'mmseg'):  # configs that inherit `pkg::` bases
-        if f"'{pkg}::" in text and importlib.util.find_spec(pkg) is None:
-            pytest.skip(f'{pkg} is not installed ({pkg}:: base)')
-    cfg = Config.fromfile(path)
+    cfg = load_or_skip(path)
     assert 'model' in cfg
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(key):

@@ -1,23 +1,16 @@
 """Every shipped config states the total batch its learning rates were set
 for (``auto_scale_lr.base_batch_size``), so ``tools/train.py
 --auto-scale-lr`` rescales them linearly on any number of GPUs."""
-import importlib.util
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
-from test_all_configs import CONFIGS, ROOT
+from test_all_configs import CONFIGS, ROOT, load_or_skip
 
 
 @pytest.mark.parametrize(
     'path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_sets_auto_scale_lr_base_batch(path):
-    with open(path) as f:
-        text = f.read()
-    for pkg in ('mmdet', 'mmseg'):  # configs that inherit `pkg::` bases
-        if f"'{pkg}::" in text and importlib.util.find_spec(pkg) is None:
-            pytest.skip(f'{pkg} is not installed ({pkg}:: base)')
-    cfg = Config.fromfile(path, import_custom_modules=False)
+    cfg = load_or_skip(path, import_custom_modules=False)
     scale = cfg.get('auto_scale_lr')
     assert scale is not None and 'base_batch_size' in scale, (
         f'{path}: add `auto_scale_lr = dict(base_batch_size=<the paper\'s '

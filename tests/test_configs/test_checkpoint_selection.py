@@ -2,12 +2,10 @@
 the validation set is the test set (iNaturalist's official val split,
 class-disjoint retrieval on the test classes...), ``save_best`` must be
 off and the last checkpoint is the result."""
-import importlib.util
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
-from test_all_configs import CONFIGS, ROOT
+from test_all_configs import CONFIGS, ROOT, load_or_skip
 
 # the keys that decide which images a dataset holds (not how they look)
 DATA_KEYS = ('type', 'data_root', 'ann_file', 'split', 'class_split',
@@ -24,12 +22,7 @@ def _which_images(loader) -> tuple:
 @pytest.mark.parametrize(
     'path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_best_checkpoint_is_not_chosen_on_the_test_set(path):
-    with open(path) as f:
-        text = f.read()
-    for pkg in ('mmdet', 'mmseg'):  # configs that inherit `pkg::` bases
-        if f"'{pkg}::" in text and importlib.util.find_spec(pkg) is None:
-            pytest.skip(f'{pkg} is not installed ({pkg}:: base)')
-    cfg = Config.fromfile(path, import_custom_modules=False)
+    cfg = load_or_skip(path, import_custom_modules=False)
     val, test = cfg.get('val_dataloader'), cfg.get('test_dataloader')
     if not val or not test or not cfg.get('train_cfg'):
         return
