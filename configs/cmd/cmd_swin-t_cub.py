@@ -115,7 +115,9 @@ ssl_eval = dict(
                pipeline=eval_pipeline),
     test=dict(type=dataset_type, data_root=data_root, split='test',
               pipeline=eval_pipeline),
-    n_last_blocks=1,  # Swin-T: out_indices=(0, 1, 2, 3) gives 4 stages
+    # Swin-T outputs stages, not blocks: the last stage only (EsViT's probe
+    # concatenates the last 4 blocks; see configs/cmd/README.md)
+    n_last_blocks=1,
     linear=dict(epochs=100, lr=0.1, wd=5e-4, batch_size=256),
     knn=dict(k=20, temperature=0.07),
     retrieval=dict(query_every=9),
