@@ -7,4 +7,6 @@ _base_ = ['./cvemae_vit-tiny_synthbirds-cv.py']
 
 model = dict(
     backbone=dict(meta_dims=dict(location=4, time=4), meta_drop_prob=0.25),
-    meta_position='ground_input')
+    meta_position='ground_input',
+    # old behaviour too: InfoNCE on the masked forward's class token
+    unmasked_contrastive=False)

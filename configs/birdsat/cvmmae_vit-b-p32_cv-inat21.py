@@ -48,6 +48,10 @@ model = dict(
         loss=dict(type='PixelReconstructionLoss', criterion='L2')),
     match_weight=1.0,
     neg_ratio=0.5,
+    # official: matching on the joint class token of a second, unmasked
+    # forward of the pairs (reconstruction: the masked one). False: the
+    # masked forward's token (one pass).
+    unmasked_match=True,
     meta_dims=dict(location=4, time=4),
     meta_drop_prob=0.25,
     meta_position='joint_output',

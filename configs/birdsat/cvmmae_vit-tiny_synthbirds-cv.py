@@ -34,4 +34,8 @@ model = dict(
     sat_head=_head,
     match_weight=1.0,
     neg_ratio=0.5,
+    # official: matching on the joint class token of a second, unmasked
+    # forward of the pairs (reconstruction: the masked one). False: the
+    # masked forward's token (one pass).
+    unmasked_match=True,
 )

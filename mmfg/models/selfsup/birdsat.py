@@ -8,7 +8,9 @@ overhead (satellite) tiles, built from MMPretrain's MAE pieces
 - :class:`CVEMAE` (cross-view embedding MAE): a ground MAE
   (:class:`BirdSATViT` + decoder + pixel head) and a satellite ViT; the
   class tokens of both views are pulled together by a symmetric InfoNCE
-  (:class:`~mmfg.models.losses.InfoNCELoss`).
+  (:class:`~mmfg.models.losses.InfoNCELoss`); as in the official code the
+  ground token for InfoNCE comes from a second, unmasked ground forward
+  (``unmasked_contrastive``), the reconstruction from the masked one.
   ``loss = rec_ground + 0.3 · InfoNCE``.
 - :class:`CVMMAE` (cross-view masked MAE): one joint encoder
   (:class:`CVMMAEViT`) over the visible tokens of both views (each masked
@@ -541,6 +543,18 @@ class CVEMAE(_CrossView):
             autograd), as the official code does with its pre-trained
             satellite MAE. Only meaningful with pre-trained weights.
             Defaults to False.
+        unmasked_contrastive (bool, optional): True (official): InfoNCE
+            compares the class token of a second, *unmasked* forward of
+            the ground encoder (every patch, with gradient; the official
+            ``forward_encoder(img_ground, 0)``), while the reconstruction
+            keeps the masked forward. It costs one more ground-encoder
+            forward + backward over ``1 + L`` tokens besides the masked
+            one over ``1 + L/4`` (about 4-5x the masked encoder's
+            compute). False: the masked forward's class token (mmfg
+            before 2026-11-28; one forward). None: True, except under
+            ``meta_position='ground_input'`` (the old placement keeps the
+            old behaviour; True is refused there, as the second forward
+            would draw its own meta dropout). Defaults to None.
         data_preprocessor (dict, optional): defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): initialisation.
@@ -561,6 +575,7 @@ class CVEMAE(_CrossView):
                  meta_drop_prob: float = 0.25,
                  meta_position: str = 'sat_output',
                  freeze_sat_backbone: bool = False,
+                 unmasked_contrastive: Optional[bool] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -583,6 +598,15 @@ class CVEMAE(_CrossView):
         self.sat_proj = nn.Linear(s_dim, proj_dim) if proj_dim \
             else nn.Identity()
         self._setup_meta(meta_dims, meta_drop_prob, meta_position, s_dim)
+        if unmasked_contrastive and self.meta_input:
+            raise ConfigError(
+                "CVEMAE: unmasked_contrastive=True with meta_position="
+                "'ground_input' would run the ground encoder twice with "
+                'independent meta dropout draws; the old placement keeps the '
+                'old single masked forward: drop unmasked_contrastive or set '
+                'it to False.')
+        self.unmasked_contrastive = not self.meta_input \
+            if unmasked_contrastive is None else bool(unmasked_contrastive)
         self.freeze_sat_backbone = bool(freeze_sat_backbone)
         if self.freeze_sat_backbone:
             self.sat_backbone.requires_grad_(False)
@@ -627,15 +651,21 @@ class CVEMAE(_CrossView):
         """Projected satellite class token, plus meta (official place)."""
         return self.sat_proj(self._add_meta(self._sat_cls(sat), meta))
 
-    def embed_views(
-            self, ground: Tensor, sat: Tensor,
-            meta: Optional[Dict[str, Tensor]]) -> Tuple[Tensor, Tensor]:
-        """Projected class tokens of full ground and satellite images."""
+    def _ground_feat(self, ground: Tensor,
+                     meta: Optional[Dict[str, Tensor]]) -> Tensor:
+        """Projected class token of the full (unmasked) ground image:
+        ``(B, D')``."""
         g = self.backbone.encode(
             self.backbone.embed_patches(ground),
             self.backbone.class_token(ground.shape[0],
                                       self._input_meta(meta)))[:, 0]
-        return self.ground_proj(g), self._sat_feat(sat, meta)
+        return self.ground_proj(g)
+
+    def embed_views(
+            self, ground: Tensor, sat: Tensor,
+            meta: Optional[Dict[str, Tensor]]) -> Tuple[Tensor, Tensor]:
+        """Projected class tokens of full ground and satellite images."""
+        return self._ground_feat(ground, meta), self._sat_feat(sat, meta)
 
     def loss(self, inputs: Inputs,
              data_samples: List[DataSample]) -> Dict[str, Tensor]:
@@ -646,7 +676,11 @@ class CVEMAE(_CrossView):
             ground, mask=True, meta=self._input_meta(meta))
         pred = self.neck(latent, ids_restore)
         loss_rec = self.head.loss(pred, ground, mask)
-        g = self.ground_proj(latent[:, 0])
+        # official: a second, unmasked ground forward for the contrastive
+        # features (after the masked one, so the masking draws are as with
+        # unmasked_contrastive=False)
+        g = self._ground_feat(ground, meta) if self.unmasked_contrastive \
+            else self.ground_proj(latent[:, 0])
         loss_con = self.contrastive_loss(g, self._sat_feat(sat, meta))
         return dict(
             loss_rec=loss_rec,
@@ -683,6 +717,16 @@ class CVMMAE(_CrossView):
             ``'joint_input'`` (old placement: meta on the joint encoder's
             input class token, configured by ``backbone.meta_dims``).
             Defaults to ``'joint_output'``.
+        unmasked_match (bool, optional): True (official): the matching
+            head reads the joint class token of a second, *unmasked*
+            forward of the (possibly mismatched) pairs (the official
+            ``forward_encoder(ground, overhead, 0)``); the reconstruction
+            keeps the masked forward. Costs one more joint forward +
+            backward over all ``1 + Lg + Ls`` tokens. False: the masked
+            forward's class token (mmfg before 2026-11-28, one forward).
+            None: True, except under ``meta_position='joint_input'``
+            (True is refused there: the second forward would draw its own
+            meta dropout). Defaults to None.
         data_preprocessor (dict, optional): defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): initialisation.
@@ -701,6 +745,7 @@ class CVMMAE(_CrossView):
                  meta_dims: Optional[Dict[str, int]] = None,
                  meta_drop_prob: float = 0.25,
                  meta_position: str = 'joint_output',
+                 unmasked_match: Optional[bool] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -719,6 +764,15 @@ class CVMMAE(_CrossView):
         self.neg_ratio = float(neg_ratio)
         self._setup_meta(meta_dims, meta_drop_prob, meta_position,
                          self.backbone.embed_dims)
+        if unmasked_match and self.meta_input:
+            raise ConfigError(
+                "CVMMAE: unmasked_match=True with meta_position="
+                "'joint_input' would run the joint encoder twice with "
+                'independent meta dropout draws; the old placement keeps the '
+                'old single masked forward: drop unmasked_match or set it to '
+                'False.')
+        self.unmasked_match = not self.meta_input \
+            if unmasked_match is None else bool(unmasked_match)
 
     def extract_feat(self,
                      inputs: Inputs,
@@ -762,8 +816,11 @@ class CVMMAE(_CrossView):
             k: v[perm]
             for k, v in meta.items()
         }
-        logits = self.match_head(self._add_meta(latent[:, 0],
-                                                tile_meta)).squeeze(-1)
+        # official: a second, unmasked joint forward of the same pairs for
+        # matching (after the masked one: the same masking draws)
+        joint = self.backbone(ground, sat, mask=None)[0] \
+            if self.unmasked_match else latent[:, 0]
+        logits = self.match_head(self._add_meta(joint, tile_meta)).squeeze(-1)
         return dict(
             loss_rec_ground=self.head.loss(pred_g, ground, mask_g),
             loss_rec_sat=self.sat_head.loss(pred_s, sat, mask_s),

@@ -163,7 +163,7 @@ def test_algorithms_loss_backward_predict(kind):
     feats = model(views[0], mode='tensor')
     assert feats[0].shape == (4, 16)
     if kind == 'CVEMAE':
-        # contrastive term = 0.3 * InfoNCE of the (masked) class tokens:
+        # contrastive term = 0.3 * InfoNCE of the class tokens:
         # with a zero weight only the reconstruction remains
         model.contrastive_weight = 0.0
         model.train()
@@ -238,22 +238,48 @@ def test_cvemae_meta_is_added_to_the_satellite_output_class_token():
                                                       meta))
     torch.testing.assert_close(s0, sat_cls)
     assert torch.equal(g, g0)
-    # the loss: 0.3 * symmetric InfoNCE of normalised (masked ground class
-    # token, satellite class token + meta), temperature 0.5
-    model.train()
+
+
+@pytest.mark.parametrize('unmasked', [True, False])
+def test_cvemae_contrastive_uses_an_unmasked_ground_forward(unmasked):
+    """Official (default): InfoNCE on the class token of a second,
+    unmasked ground forward, the reconstruction on the masked one; False:
+    the masked forward's class token (the old loss, exactly)."""
+    kw = {} if unmasked else dict(unmasked_contrastive=False)
+    model = _cve(meta_dims=META, meta_drop_prob=0.0, **kw).train()
+    assert model.unmasked_contrastive is unmasked
+    vit, views, samples = model.backbone, _views(), _samples(4)
+    meta = gather_meta(samples, list(META), 'cpu')
     torch.manual_seed(3)
-    loss = model(views, samples, mode='loss')['loss_contrastive']
+    losses = model(views, samples, mode='loss')
     torch.manual_seed(3)
     with torch.no_grad():
-        latent = model.backbone(views[0], mask=True)[0]
-        a = F.normalize(latent[:, 0], dim=-1)
-        b = F.normalize(sat_cls + _embedded(model.meta_embed.proj, meta),
-                        dim=-1)
-        logits = a @ b.T / 0.5
+        latent, mask, ids = vit(views[0], mask=True)
+        assert latent.shape[1] == 1 + 4  # 16 patches, mask ratio 0.75
+        rec = model.head.loss(model.neck(latent, ids), views[0], mask)
+        # every patch: MAEViT with mask_ratio 0 == VisionTransformer
+        full = vit(views[0], mask=None)[0]
+        sat = F.normalize(
+            model.sat_backbone(views[1])[-1] +
+            _embedded(model.meta_embed.proj, meta),
+            dim=-1)
         target = torch.arange(4)
-        ref = 0.3 * (F.cross_entropy(logits, target) +
-                     F.cross_entropy(logits.T, target)) / 2
-    torch.testing.assert_close(loss.detach(), ref)
+
+        def info_nce(g):  # 0.3 * symmetric InfoNCE, temperature 0.5
+            logits = F.normalize(g, dim=-1) @ sat.T / 0.5
+            return 0.3 * (F.cross_entropy(logits, target) +
+                          F.cross_entropy(logits.T, target)) / 2
+
+        ref_full, ref_masked = info_nce(full), info_nce(latent[:, 0])
+    assert (ref_full - ref_masked).abs() > 1e-3  # the two are told apart
+    torch.testing.assert_close(losses['loss_contrastive'].detach(),
+                               ref_full if unmasked else ref_masked)
+    # the reconstruction is the masked forward's, same draws, both modes
+    torch.testing.assert_close(losses['loss_rec'].detach(), rec)
+    # the InfoNCE gradient reaches the ground encoder either way
+    model.zero_grad()
+    losses['loss_contrastive'].backward()
+    assert vit.patch_embed.projection.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize('kind', ['CVEMAE', 'CVMMAE'])
@@ -278,10 +304,16 @@ def test_ground_features_do_not_depend_on_meta(kind):
         assert not torch.equal(x.overhead_embedding, y.overhead_embedding)
 
 
+@pytest.mark.parametrize('unmasked', [True, False])
 def test_cvmmae_meta_goes_to_the_joint_output_token_with_the_tile(
-        monkeypatch):
+        monkeypatch, unmasked):
+    """Matching on the joint class token + the tile's meta; official
+    (default): the token of a second, unmasked joint forward of the pairs,
+    False: the masked forward's token (the old loss)."""
     import mmfg.models.selfsup.birdsat as birdsat
-    model = _cvm(meta_dims=META, meta_drop_prob=0.0)
+    kw = {} if unmasked else dict(unmasked_match=False)
+    model = _cvm(meta_dims=META, meta_drop_prob=0.0, **kw)
+    assert model.unmasked_match is unmasked
     assert model.backbone.meta_embed is None
     views, samples = _views(), _samples(4)
     meta = gather_meta(samples, list(META), 'cpu')
@@ -299,19 +331,33 @@ def test_cvmmae_meta_goes_to_the_joint_output_token_with_the_tile(
                         lambda *a, **k: (perm, labels))
     model.train()
     torch.manual_seed(3)
-    loss = model(views, samples, mode='loss')['loss_match']
+    losses = model(views, samples, mode='loss')
+    loss = losses['loss_match']
     torch.manual_seed(3)
     with torch.no_grad():
-        latent = model.backbone(views[0], views[1][perm], mask=True)[0]
+        sat = views[1][perm]
+        latent, (mask_g, ids_g), _ = model.backbone(views[0], sat, mask=True)
+        # every token of both views, through the plain layers by hand
+        vit = model.backbone
+        tokens = torch.cat([vit.embed_patches(views[0]) + vit.view_embed[0],
+                            vit.embed_sat(sat)], 1)
+        full = vit.encode(tokens, vit.class_token(4, None))[:, 0]
+        joint = full if unmasked else latent[:, 0]
+        rec_g = model.head.loss(
+            model.neck(latent[:, :1 + 4], ids_g), views[0], mask_g)
 
-        def bce(m):
-            logits = model.match_head(latent[:, 0] + _embedded(emb, m))
+        def bce(m, j=joint):
+            logits = model.match_head(j + _embedded(emb, m))
             return F.binary_cross_entropy_with_logits(logits[:, 0], labels)
 
-        ref = bce({k: v[perm] for k, v in meta.items()})
-        unrolled = bce(meta)
+        tile_meta = {k: v[perm] for k, v in meta.items()}
+        ref, unrolled = bce(tile_meta), bce(meta)
+        other = bce(tile_meta, latent[:, 0] if unmasked else full)
     torch.testing.assert_close(loss.detach(), ref)
     assert (loss - unrolled).abs() > 1e-4  # the roll matters
+    assert (loss - other).abs() > 1e-4  # masked / unmasked told apart
+    # the reconstruction stays on the masked forward, same draws
+    torch.testing.assert_close(losses['loss_rec_ground'].detach(), rec_g)
 
 
 def test_frozen_satellite_encoder_gets_no_gradient_and_stays_fixed():
@@ -371,3 +417,12 @@ def test_meta_position_config_errors():
         _cve(meta_dims=META, meta_position='ground_input')
     with pytest.raises(ConfigError, match='joint_output'):
         _cvm(meta_position='sat_output')
+    # the old placement keeps the old single masked forward
+    old = dict(backbone=dict(meta_dims=META), meta_position='ground_input')
+    assert not _cve(**old).unmasked_contrastive
+    with pytest.raises(ConfigError, match='unmasked_contrastive'):
+        _cve(unmasked_contrastive=True, **old)
+    old = dict(backbone=dict(meta_dims=META), meta_position='joint_input')
+    assert not _cvm(**old).unmasked_match
+    with pytest.raises(ConfigError, match='unmasked_match'):
+        _cvm(unmasked_match=True, **old)
