@@ -9,34 +9,56 @@ import pytest
 from mmfg.utils.benchmark import time_fn, time_fns, timed_call
 
 
-def test_time_fns_interleaves_and_counts_calls():
+class _FakeClock:
+    """``perf_counter`` that only moves when a timed function "sleeps", so
+    the timing tests do not depend on the machine's load."""
+
+    def __init__(self):
+        self.now = 0.
+
+    def perf_counter(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import mmfg.utils.benchmark as bench
+    fake = _FakeClock()
+    monkeypatch.setattr(bench, 'time', fake)
+    return fake
+
+
+def test_time_fns_interleaves_and_counts_calls(clock):
     order = []
 
     def make(name, seconds):
         def fn():
             order.append(name)
-            time.sleep(seconds)
+            clock.sleep(seconds)
         return fn
 
     fast, slow = time_fns([make('a', 0.0), make('b', 0.02)], repeat=3,
                           warmup=2)
     # two warm-up calls each, then a, b alternating three times
     assert order == ['a', 'a', 'b', 'b'] + ['a', 'b'] * 3
-    assert slow >= 0.02 > fast
+    assert slow == pytest.approx(0.02) and fast == 0.
 
 
-def test_time_fn_reductions():
+def test_time_fn_reductions(clock):
     delays = iter([0.0, 0.03, 0.0, 0.0])  # warm-up, then 3 timed calls
 
     def fn():
-        time.sleep(next(delays))
+        clock.sleep(next(delays))
 
-    # median of (0.03, 0, 0) is small; one slow call does not move it
-    assert time_fn(fn, repeat=3, reduce='median') < 0.02
+    # median of (0.03, 0, 0) is 0: one slow call does not move it
+    assert time_fn(fn, repeat=3, reduce='median') == 0.
     delays = iter([0.0, 0.03, 0.03, 0.0])
-    assert time_fn(fn, repeat=3, reduce='min') < 0.02
+    assert time_fn(fn, repeat=3, reduce='min') == 0.
     delays = iter([0.0, 0.03, 0.03, 0.0])
-    assert time_fn(fn, repeat=3, reduce='median') >= 0.03
+    assert time_fn(fn, repeat=3, reduce='median') == pytest.approx(0.03)
 
 
 def test_bad_arguments():
