@@ -27,7 +27,7 @@ from mmfg.registry import TRANSFORMS
 from mmfg.utils.errors import AnnotationError
 from .geometry import (check_mask_aligned, compose_flip_directions,
                        flip_matrix, scale_matrix, translate_matrix,
-                       update_geometry)
+                       update_geometry, warp_image)
 
 __all__ = [
     'Resize', 'ResizeEdge', 'RandomResizedCrop', 'CenterCrop', 'RandomCrop',
@@ -573,18 +573,13 @@ class RandomSkew(BaseTransform):
         src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         dst = self.skew_corners(h, w).astype(np.float32)
         mat = cv2.getPerspectiveTransform(src, dst).astype(np.float64)
-        # continuous coordinates -> OpenCV's pixel centres
-        centred = translate_matrix(-0.5, -0.5) @ mat @ translate_matrix(
-            0.5, 0.5)
         pad = self.pad_val
         if isinstance(pad, Number):
             pad = (pad, ) * (img.shape[2] if img.ndim == 3 else 1)
-        results['img'] = cv2.warpPerspective(
-            np.ascontiguousarray(img),
-            centred, (w, h),
-            flags=_CV2_INTERP[self.interpolation],
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=tuple(float(v) for v in pad))
+        results['img'] = warp_image(
+            img, mat, (h, w),
+            interpolation=_CV2_INTERP[self.interpolation],
+            border_value=tuple(float(v) for v in pad))
         update_geometry(results, mat, (h, w))
         return results
 

@@ -258,6 +258,41 @@ def swap_part_pairs(parts: np.ndarray,
     return parts[perm]
 
 
+def warp_image(img: np.ndarray,
+               mat: np.ndarray,
+               out_shape: Tuple[int, int],
+               interpolation: int = cv2.INTER_NEAREST,
+               border_value: Union[float, Sequence[float]] = 0) -> np.ndarray:
+    """Warp an image (or mask) with an affine matrix or a homography.
+
+    ``mat`` maps continuous source coordinates to continuous output
+    coordinates (the pipeline's convention); it is moved to OpenCV's
+    pixel-centre coordinates here, so crops, paddings and flips are exact.
+
+    Args:
+        img (np.ndarray): ``(H, W)`` or ``(H, W, C)``.
+        mat (np.ndarray): ``(3, 3)`` affine matrix or homography.
+        out_shape (tuple[int, int]): ``(H', W')`` of the output.
+        interpolation (int): OpenCV flag. Defaults to nearest.
+        border_value (float | Sequence[float]): value of pixels that map
+            outside the source. Defaults to 0.
+
+    Returns:
+        np.ndarray: ``(H', W'[, C])`` of the same dtype.
+    """
+    out_size = (int(out_shape[1]), int(out_shape[0]))
+    centred = translate_matrix(-0.5, -0.5) @ np.asarray(
+        mat, np.float64) @ translate_matrix(0.5, 0.5)
+    img = np.ascontiguousarray(img)
+    if is_affine(centred):
+        return cv2.warpAffine(
+            img, centred[:2], out_size, flags=interpolation,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    return cv2.warpPerspective(
+        img, centred, out_size, flags=interpolation,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+
+
 def warp_mask(mask: np.ndarray, mat: np.ndarray,
               out_shape: Tuple[int, int]) -> np.ndarray:
     """Warp a mask with nearest-neighbour sampling.
@@ -275,24 +310,7 @@ def warp_mask(mask: np.ndarray, mat: np.ndarray,
     Returns:
         np.ndarray: ``(H', W')`` mask of the same dtype.
     """
-    out_h, out_w = int(out_shape[0]), int(out_shape[1])
-    # continuous coordinates -> pixel-centre coordinates used by OpenCV
-    to_centre = translate_matrix(-0.5, -0.5)
-    from_centre = translate_matrix(0.5, 0.5)
-    centred = to_centre @ np.asarray(mat, np.float64) @ from_centre
-    if not is_affine(centred):
-        return cv2.warpPerspective(
-            np.ascontiguousarray(mask),
-            centred, (out_w, out_h),
-            flags=cv2.INTER_NEAREST,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0)
-    return cv2.warpAffine(
-        np.ascontiguousarray(mask),
-        centred[:2], (out_w, out_h),
-        flags=cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0)
+    return warp_image(mask, mat, out_shape)
 
 
 def check_mask_aligned(results: dict, transform_name: str) -> None:
