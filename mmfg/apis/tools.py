@@ -5,7 +5,7 @@ import glob
 import os.path as osp
 import re
 import sys
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 from mmengine.config import Config
 
@@ -102,6 +102,21 @@ def prepare_runtime(cfg: Config, launcher: str) -> None:
     setup_distributed(cfg, launcher)
 
 
+def _config_node(cfg: Union[Config, dict], dotted: str) -> dict:
+    """The dict at ``dotted`` (``'model.head'``, list indices as numbers) of
+    a config, or ``{}`` when the path does not lead to a dict."""
+    node = cfg.to_dict() if isinstance(cfg, Config) else cfg
+    for part in dotted.split('.') if dotted else []:
+        if isinstance(node, list) and part.isdigit() and \
+                int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return {}
+    return node if isinstance(node, dict) else {}
+
+
 @contextlib.contextmanager
 def explain_override_errors(cfg: Config,
                             cfg_options: Optional[dict]) -> Iterator[None]:
@@ -127,19 +142,11 @@ def explain_override_errors(cfg: Config,
         ]
         if not keys:
             raise
-        key = keys[0]
-        parent, hint = key.rsplit('.', 1)[0] if '.' in key else '', ''
-        try:
-            node = cfg
-            for part in parent.split('.') if parent else []:
-                node = node[int(part)] if isinstance(node, list) else \
-                    node[part]
-            siblings = [k for k in node if k != m.group(1)]
-            close = difflib.get_close_matches(m.group(1), siblings, 1, 0.6)
-            if close:
-                hint = f' Did you mean `{parent}.{close[0]}`?'
-        except (KeyError, IndexError, TypeError, ValueError):
-            pass
+        key, name = keys[0], m.group(1)
+        parent = key.rpartition('.')[0]
+        siblings = [k for k in _config_node(cfg, parent) if k != name]
+        close = difflib.get_close_matches(name, siblings, 1, 0.6)
+        hint = f' Did you mean `{parent}.{close[0]}`?' if close else ''
         raise ConfigError(
-            f'--cfg-options {key}=...: `{m.group(1)}` is not an argument of '
+            f'--cfg-options {key}=...: `{name}` is not an argument of '
             f'that component ({e}).{hint}') from e
