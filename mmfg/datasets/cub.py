@@ -1,7 +1,7 @@
 """CUB-200-2011 with boxes, parts, attributes, masks and text."""
 import os.path as osp
 import re
-from typing import Any, Dict, Hashable, List, Optional
+from typing import Any, Dict, Hashable, List, Optional, Sequence
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class CUB(CUBStyleDataset):
                  split: Optional[str] = None,
                  test_mode: bool = False,
                  data_prefix: Any = 'images',
-                 pipeline=(),
+                 pipeline: Sequence = (),
                  with_bbox: bool = True,
                  with_parts: bool = True,
                  with_attributes: bool = False,

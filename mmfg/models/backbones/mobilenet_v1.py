@@ -5,7 +5,7 @@ MMPretrain ships MobileNetV2/V3 only. Layout as the WSOL literature uses it
 blocks (depthwise conv3x3 + BN + ReLU, pointwise conv1x1 + BN + ReLU), all
 kept in ``self.layers`` so a localizer can cut the network between blocks.
 """
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmengine.model import BaseModule
@@ -63,7 +63,7 @@ class MobileNetV1(BaseModule):
                  strides: Sequence[int] = (1, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1,
                                            2, 1),
                  out_indices: Sequence[int] = (13, ),
-                 init_cfg=[
+                 init_cfg: Union[dict, List[dict]] = [
                      dict(type='Kaiming', layer='Conv2d'),
                      dict(type='Constant', val=1, layer='BatchNorm2d')
                  ]) -> None:
