@@ -20,8 +20,15 @@ Applied once, on ``import mmfg``:
   negative shifts half of the time) raises ``OverflowError``. It is
   replaced by a version that wraps the shift modulo 256 (the same result
   as before for positive shifts) when the installed one fails.
+- MMEngine resolves ``pkg::path`` configs only for the packages it lists,
+  and looks for an editable install in ``site-packages``. mmfg adds itself
+  to that list and points MMEngine at the imported package, so a config
+  can inherit ``_base_ = ['mmfg::protopnet/protopnet_r34_cub.py']`` (from
+  ``mmfg/.mim/configs``, made by ``pip install``) once mmfg is imported
+  (mmfg's tools import it first; ``mim train mmfg`` runs those tools).
 """
 import importlib.metadata
+import os.path as osp
 import sys
 import warnings
 from typing import Optional
@@ -138,6 +145,25 @@ def patch_mmcv_adjust_hue() -> bool:
     return True
 
 
+def register_mim_package() -> None:
+    """Let MMEngine resolve ``mmfg::`` config paths (idempotent)."""
+    import mmengine.config.config as config_module
+    import mmengine.config.utils as config_utils
+    config_utils.MODULE2PACKAGE.setdefault('mmfg', 'mmfg')
+    installed_path = config_module.get_installed_path
+    if getattr(installed_path, 'mmfg_patched', False):
+        return
+    package_dir = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+    def get_installed_path(package: str) -> str:
+        if package == 'mmfg':
+            return package_dir
+        return installed_path(package)
+
+    get_installed_path.mmfg_patched = True
+    config_module.get_installed_path = get_installed_path
+
+
 def apply_compat_patches() -> None:
     """Apply all shims (idempotent)."""
     global _APPLIED
@@ -146,6 +172,7 @@ def apply_compat_patches() -> None:
     patch_mmengine_checkpoint_loader()
     patch_mmpretrain_multimodal()
     patch_mmcv_adjust_hue()
+    register_mim_package()
     if not hasattr(np, 'in1d'):
         np.in1d = _in1d
     _APPLIED = True
