@@ -10,7 +10,7 @@ import inspect
 import json
 import os
 import os.path as osp
-from typing import List, Optional, Union
+from typing import Any, List, Optional, Union
 
 import numpy as np
 import torch
@@ -77,7 +77,7 @@ def init_model(config: Union[str, Config],
     return model
 
 
-def drop_pretrained_init(cfg) -> None:
+def drop_pretrained_init(cfg: Union[dict, list]) -> None:
     """Remove every ``init_cfg=dict(type='Pretrained', ...)`` in a model
     config, in place (a checkpoint follows, or no weights are wanted)."""
     if isinstance(cfg, dict):
@@ -133,7 +133,7 @@ def _image_as_seen(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def inference(model: nn.Module, img: Union[str, np.ndarray]):
+def inference(model: nn.Module, img: Union[str, np.ndarray]) -> Any:
     """Classify one image with the config's test pipeline.
 
     Args:
@@ -147,7 +147,7 @@ def inference(model: nn.Module, img: Union[str, np.ndarray]):
     return model(**batch, mode='predict')[0]
 
 
-def to_jsonable(obj):
+def to_jsonable(obj: Any) -> Any:
     """Convert an explanation to JSON types; arrays of ndim >= 2 (maps,
     crops) are left out."""
     if isinstance(obj, dict):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from mmfg.datasets.transforms.geometry import map_to_original
 from mmfg.explain.localization import (boxes_at_threshold, normalize_map,
@@ -35,7 +35,8 @@ from .inference import _image_as_seen, _prepare
 __all__ = ['localize', 'default_threshold', 'export_pseudo_boxes']
 
 
-def default_threshold(model_or_cfg, fallback: float = 0.5) -> float:
+def default_threshold(model_or_cfg: Union[nn.Module, dict],
+                      fallback: float = 0.5) -> float:
     """The tau of the config's test ``LocalizationMetric``.
 
     A float ``threshold`` is used as is; a json path written by
@@ -137,7 +138,7 @@ def localize(model: nn.Module,
 
 @torch.no_grad()
 def export_pseudo_boxes(model: nn.Module,
-                        dataset,
+                        dataset: Dataset,
                         out_file: Optional[str] = None,
                         threshold: Optional[float] = None,
                         multi_contour: bool = False,

@@ -52,7 +52,7 @@ __all__ = [
 FeatureFn = Callable[[nn.Module, Tensor], Tensor]
 
 
-def pool_features(out) -> Tensor:
+def pool_features(out: Union[Tensor, Sequence[Tensor]]) -> Tensor:
     """One ``(B, D)`` feature from what a backbone / ``extract_feat`` returns.
 
     A tuple or list gives its last element; ``(B, C, H, W)`` maps are

@@ -5,7 +5,7 @@ import glob
 import os.path as osp
 import re
 import sys
-from typing import Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from mmengine.config import Config
 
@@ -86,7 +86,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-def build_runner(cfg: Config):
+def build_runner(cfg: Config) -> Any:
     """Build the config's runner (``runner_type`` or MMEngine's Runner)."""
     if 'runner_type' not in cfg:
         from mmengine.runner import Runner

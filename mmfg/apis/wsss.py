@@ -25,6 +25,7 @@ import mmcv
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from mmfg.datasets.voc import VOC_CLASSES, read_label_png
 from mmfg.explain.wsss import pseudo_label_map
@@ -86,7 +87,7 @@ def class_maps_of_image(model: torch.nn.Module,
 
 
 def export_pseudo_masks(model: torch.nn.Module,
-                        dataset,
+                        dataset: Dataset,
                         out_dir: str,
                         bg_threshold: float = 0.25,
                         scales: Sequence[float] = (1.0, ),
@@ -138,7 +139,8 @@ def export_pseudo_masks(model: torch.nn.Module,
     return out_masks
 
 
-def evaluate_pseudo_masks(pred_dir: str, dataset) -> Dict[str, float]:
+def evaluate_pseudo_masks(pred_dir: str,
+                          dataset: Dataset) -> Dict[str, float]:
     """mIoU of pseudo masks with MMSegmentation's ``IoUMetric``.
 
     Args:

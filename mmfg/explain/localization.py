@@ -646,7 +646,9 @@ def gt_boxes_to_pixels(boxes: ArrayLike) -> np.ndarray:
     return np.trunc(b).astype(np.int64)
 
 
-def box_overlaps_plus1(boxes_a: ArrayLike, boxes_b: ArrayLike):
+def box_overlaps_plus1(
+        boxes_a: ArrayLike,
+        boxes_b: ArrayLike) -> Tuple[ArrayLike, ArrayLike, ArrayLike]:
     """Intersections and areas with the "+1 pixel" convention.
 
     Args:

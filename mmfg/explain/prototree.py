@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .prototypes import high_activation_box, upsample_activation
 
@@ -85,7 +85,7 @@ def _img_hw(ds) -> Optional[Sequence[int]]:
 
 
 @torch.no_grad()
-def tree_explanations(head,
+def tree_explanations(head: nn.Module,
                       feats: Sequence[Tensor],
                       data_samples: Optional[list] = None,
                       topk: int = 5,
@@ -211,7 +211,7 @@ def tree_explanations(head,
 
 
 @torch.no_grad()
-def tree_description(head,
+def tree_description(head: nn.Module,
                      classes: Optional[Sequence[str]] = None,
                      topk: int = 3) -> dict:
     """The whole tree (forest) as data, for rendering and export.

@@ -24,7 +24,7 @@ import os.path as osp
 import pickle
 import re
 from collections import Counter
-from typing import Iterator, List, Optional, Sequence, Set, Union
+from typing import IO, Any, Iterator, List, Optional, Sequence, Set, Union
 
 import numpy as np
 import torch
@@ -134,10 +134,10 @@ def trusted_checkpoints(paths: Union[str, Sequence[str]]) -> Iterator[None]:
         _TRUSTED.difference_update(added)
 
 
-def safe_torch_load(f,
-                    map_location=None,
+def safe_torch_load(f: Union[str, IO[bytes]],
+                    map_location: Any = None,
                     name: Optional[str] = None,
-                    trusted: bool = False):
+                    trusted: bool = False) -> Any:
     """``torch.load`` that accepts MMEngine checkpoints and nothing else.
 
     Args:

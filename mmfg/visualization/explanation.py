@@ -6,14 +6,14 @@ renderer for its type in :data:`EXPLANATION_RENDERERS`; :func:`explain`
 (``mmfg.apis``) and ``tools/analysis_tools/explain.py`` call
 :func:`render_explanation`, which dispatches on the type.
 """
-from typing import Callable, Dict
+from typing import Any, Callable, Dict
 
 import numpy as np
 
 EXPLANATION_RENDERERS: Dict[str, Callable] = {}
 
 
-def render_explanation(expl: dict, img: np.ndarray, out_file: str):
+def render_explanation(expl: dict, img: np.ndarray, out_file: str) -> Any:
     """Render ``expl`` for ``img`` into ``out_file``.
 
     Args:

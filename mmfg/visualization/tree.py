@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from torch import nn
 
 from .explanation import EXPLANATION_RENDERERS
 
@@ -256,7 +257,7 @@ function zoom(f) {{
 """
 
 
-def render_tree(head,
+def render_tree(head: nn.Module,
                 out_dir: str,
                 classes: Optional[Sequence[str]] = None,
                 topk: int = 3,

@@ -63,7 +63,7 @@ Under DDP the per-sample embeddings are gathered once by MMEngine's
 machinery, which drops the distributed sampler's padding) and the search
 runs on rank 0.
 """
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -147,7 +147,7 @@ def build_faiss_index(gallery: np.ndarray,
                       index: str = 'flat',
                       nlist: Optional[int] = None,
                       nprobe: Optional[int] = None,
-                      gpu: bool = False):
+                      gpu: bool = False) -> Any:
     """A faiss L2 index holding ``gallery (M, D)``: exact (``'flat'``) or an
     inverted file of ``nlist`` k-means lists of which ``nprobe`` are scanned
     per query (``'ivf'``; ``nprobe = nlist`` scans them all: exact).

@@ -195,7 +195,8 @@ def greedy_select(score_fn: Callable[[torch.Tensor], torch.Tensor],
                   budget: Optional[int] = None,
                   lazy: bool = False,
                   lazy_batch: int = 8,
-                  device=None) -> Dict[str, torch.Tensor]:
+                  device: Optional[torch.device] = None
+                  ) -> Dict[str, torch.Tensor]:
     """Greedy maximisation of a set function, one batched call per step.
 
     Args:
