@@ -91,8 +91,22 @@ def drop_pretrained_init(cfg: Union[dict, list]) -> None:
             drop_pretrained_init(v)
 
 
+# Transforms that load annotations of dataset images (a single image given
+# for inference has none): dropped from the inference pipeline.
+_ANNOTATION_LOADERS = ('LoadMask', )
+
+
+def _is_annotation_loader(transform: Any) -> bool:
+    kind = transform.get('type') if isinstance(transform, dict) else None
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+    return name.split('.')[-1] in _ANNOTATION_LOADERS
+
+
 def _test_pipeline(cfg: Config) -> Compose:
-    pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    pipeline = [
+        t for t in copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+        if not _is_annotation_loader(t)
+    ]
     scope = cfg.get('default_scope', 'mmfg')
     with DefaultScope.overwrite_default_scope(scope):
         return Compose(pipeline)

@@ -237,6 +237,12 @@ def _source_patch(src: Optional[Dict[str, Any]],
     return _crop(img, box, size)
 
 
+def _titled(line: str, name: Optional[str], width: int) -> np.ndarray:
+    """A title panel: ``line``, then the class ``name`` (if any) below."""
+    lines = [line] + ([f'  {name}'] if name else [])
+    return _text_panel(lines, (20 if len(lines) == 1 else 32, width))
+
+
 def render_prototype_explanation(expl: Dict[str, Any], img: np.ndarray,
                                  out_file: str) -> str:
     """Render a ProtoPNet / ST-ProtoPNet explanation as one PNG.
@@ -260,10 +266,9 @@ def render_prototype_explanation(expl: Dict[str, Any], img: np.ndarray,
     rows: List[List[np.ndarray]] = []
     for cls in expl['classes']:
         rows.append([
-            _text_panel([
+            _titled(
                 f'class {cls["class"]}: logit {cls["logit"]:.3f}, '
-                f'p={cls["score"]:.3f}'
-            ], (20, 4 * W))
+                f'p={cls["score"]:.3f}', cls.get('name'), 4 * W)
         ])
         for p in cls['prototypes']:
             heat = p.get('heatmap')
@@ -284,11 +289,11 @@ def render_prototype_explanation(expl: Dict[str, Any], img: np.ndarray,
                     f'contribution {p["contribution"]:.3f}'
                 ], (H, W))
             ])
-    head = _text_panel([
+    head = _titled(
         f'{expl.get("type", "")}: predicted {expl.get("pred_label")}'
         + (f', label {expl["gt_label"]}'
-           if expl.get('gt_label') is not None else '')
-    ], (20, 4 * W))
+           if expl.get('gt_label') is not None else ''),
+        expl.get('pred_name'), 4 * W)
     grid = _grid([[head]] + rows)
     return _write_png(out_file, grid)
 

@@ -368,15 +368,17 @@ def render_prototree_explanation(expl: dict, img: np.ndarray,
         for step in tree['path']:
             rows.append((tree['tree'], step))
     n_trees = len(expl['trees'])
-    width = 20 + 4 * (th + 12) + 230
-    height = 60 + len(rows) * (th + 16) + n_trees * 110 + 20
-    canvas = Image.new('RGB', (width, height), 'white')
-    draw = ImageDraw.Draw(canvas)
     gt = expl.get('gt_label')
     head_txt = (f"prediction: {cname(expl['pred_label'])} "
                 f"(p={expl['pred_score']:.2f}, {expl['inference_mode']})"
                 + (f'   ground truth: {cname(gt)}' if gt is not None else '')
                 + f"   greedy path -> {cname(expl['greedy_label'])}")
+    # wide enough for the header line (long class names would be cut off)
+    width = max(20 + 4 * (th + 12) + 230,
+                20 + int(np.ceil(font.getlength(head_txt))))
+    height = 60 + len(rows) * (th + 16) + n_trees * 110 + 20
+    canvas = Image.new('RGB', (width, height), 'white')
+    draw = ImageDraw.Draw(canvas)
     draw.text((10, 10), head_txt, fill='black', font=font)
     draw.text((10, 32), 'prototype patch | where it matches | matching '
               'patch | decision', fill='#555', font=small)

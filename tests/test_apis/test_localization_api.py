@@ -1,5 +1,6 @@
 """localize(), the overlay renderer, the --show-dir hook and the pseudo-box
 export, on a tiny generated SynthBirds and a randomly initialised CAM."""
+import copy
 import json
 import os.path as osp
 
@@ -61,6 +62,24 @@ def test_localize_box_follows_the_protocol(model, tmp_path):
     saved = json.loads((tmp_path / f'{stem}_loc.json').read_text())
     assert saved['boxes'] == ref.tolist()
     assert default_threshold(model.cfg, 0.7) == pytest.approx(0.3)
+
+
+def test_localize_ignores_mask_loading_of_the_test_pipeline(
+        model, tmp_path, monkeypatch):
+    # The shipped CAM / BAS SynthBirds test pipelines load the GT mask (for
+    # PxAP); one image given to localize() has no mask: LoadMask is skipped
+    # and the result equals that of the mask-free pipeline.
+    ds = _dataset(model, 'test')
+    path = ds.get_data_info(0)['img_path']
+    ref = localize(model, path)
+    cfg = copy.deepcopy(model.cfg)
+    pipe = list(cfg.test_dataloader.dataset.pipeline)
+    pipe.insert(1, dict(type='LoadMask', binarize_threshold=127))
+    cfg.test_dataloader.dataset.pipeline = pipe
+    monkeypatch.setattr(model, 'cfg', cfg)
+    out = localize(model, path)
+    np.testing.assert_array_equal(out['boxes'], ref['boxes'])
+    np.testing.assert_allclose(out['loc_map'], ref['loc_map'])
 
 
 def test_show_dir_hook_writes_overlays(model, tmp_path):

@@ -106,6 +106,26 @@ def test_explanation_render(tmp_path):
     assert im.std() > 10  # something was drawn
 
 
+def test_explanation_header_fits_long_class_names(tmp_path):
+    # CUB / SynthBirds names are long: the header line (prediction and
+    # greedy-path class) used to run off the right edge of the picture.
+    head = _head()
+    names = [f'{i:03d}.Yellow_crested_Bar_winged_Band_tailed_Sicklebill'
+             for i in range(5)]
+    x = torch.randn(1, 6, 4, 4)
+    expl = head.explain(
+        (x, ), [DataSample(metainfo=dict(img_shape=(64, 64)))],
+        classes=names)[0]
+    img = np.full((64, 64, 3), 128, dtype=np.uint8)
+    im = np.asarray(
+        Image.open(render_explanation(expl, img, str(tmp_path / 'e.png'))))
+    header = im[8:30].min(axis=2) < 128  # dark text pixels of line 1
+    cols = np.nonzero(header.any(axis=0))[0]
+    assert cols.size and cols.max() < im.shape[1] - 5  # ends inside
+    # the text is as wide as two long names plus the rest of the line
+    assert cols.max() - cols.min() > 2 * 7 * len(names[0])
+
+
 def test_tree_render_files(tmp_path):
     head = _head(depth=3)
     head.proto_source[:4, 0] = 0

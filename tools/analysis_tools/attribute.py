@@ -22,7 +22,7 @@ from mmfg.explain.attribution import ATTRIBUTION_METHODS
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('images', nargs='+', help='image file(s)')

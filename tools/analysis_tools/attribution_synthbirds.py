@@ -40,7 +40,7 @@ from mmfg.registry import DATASETS
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--per-class', type=int, default=2)

@@ -195,7 +195,9 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
                 topk_prototypes: int = 3,
                 percentile: float = 95.,
                 rf_threshold: float = 0.5,
-                topk: Optional[int] = None) -> List[Dict[str, Any]]:
+                topk: Optional[int] = None,
+                classes: Optional[Sequence[str]] = None
+                ) -> List[Dict[str, Any]]:
         """"This looks like that": the evidence for the top classes.
 
         For each image and each of its ``topk_classes`` highest-scoring
@@ -214,13 +216,18 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
             topk (int, optional): sets both ``topk_classes`` and
                 ``topk_prototypes`` (the ``--topk`` of
                 ``tools/analysis_tools/explain.py``).
+            classes (Sequence[str], optional): class names (given by
+                :func:`mmfg.apis.explain` from the checkpoint's
+                ``dataset_meta``); each explained class and the prediction
+                then carry a ``name``.
 
         Returns:
             list[dict]: one per image, JSON-serialisable except the
             ``heatmap`` entries (float32 ``(H, W)`` numpy arrays in
             ``[0, 1]``, the upsampled activation min-max normalised). Keys:
-            ``type``, ``img_shape``, ``pred_label``, ``gt_label``,
-            ``classes`` (each: ``class``, ``logit``, ``score``,
+            ``type``, ``img_shape``, ``pred_label``, ``pred_name``,
+            ``gt_label``, ``classes`` (each: ``class``, ``name``, ``logit``,
+            ``score``,
             ``prototypes``: ``index``, ``branch``, ``prototype_class``,
             ``similarity``, ``weight``, ``contribution``, ``location``,
             ``patch_box`` (high-activation box on this image), ``rf_box``,
@@ -263,6 +270,11 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
         lo = up.flatten(2).min(-1).values[..., None, None]
         hi = up.flatten(2).max(-1).values[..., None, None]
         heat = ((up - lo) / (hi - lo).clamp_min(1e-12)).cpu().numpy()
+
+        def cname(c: int) -> Optional[str]:
+            return str(classes[c]) if classes is not None and c < len(
+                classes) else None
+
         results = []
         records = getattr(self, 'push_records', None) or {}
         branches = records.get('branches', {}) if records else {}
@@ -271,7 +283,7 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
             gt = None
             if ds is not None and 'gt_label' in ds:
                 gt = int(ds.gt_label[0])
-            classes = []
+            per_class = []
             for ci in range(k_cls):
                 c = int(top_cls[b, ci])
                 protos = []
@@ -298,9 +310,10 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
                             rf_box=[int(v) for v in rf[b, j]],
                             heatmap=heat[b, j].astype(np.float32),
                             source=src))
-                classes.append(
+                per_class.append(
                     dict(
                         **{'class': c},
+                        name=cname(c),
                         logit=float(f['logits'][b, c]),
                         score=float(scores[b, c]),
                         prototypes=protos))
@@ -309,10 +322,11 @@ class PrototypeHeadMixin(metaclass=ABCMeta):
                     type=self.explanation_type,
                     img_shape=[int(hw[0]), int(hw[1])],
                     pred_label=int(top_cls[b, 0]),
+                    pred_name=cname(int(top_cls[b, 0])),
                     gt_label=gt,
                     img_path=(ds.metainfo.get('img_path')
                               if ds is not None else None),
-                    classes=classes))
+                    classes=per_class))
         return results
 
 

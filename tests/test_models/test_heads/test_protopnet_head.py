@@ -246,6 +246,38 @@ def test_explanation_renderer_writes_png(tmp_path):
     assert rendered is not None and rendered.shape[1] >= 4 * 32
 
 
+def test_explain_carries_class_names(tmp_path):
+    # mmfg.apis.explain passes the checkpoint's class names to heads whose
+    # explain() takes `classes`; the PNG shows them under each class title.
+    import inspect
+
+    import cv2
+
+    from mmfg.visualization import render_explanation
+    torch.manual_seed(0)
+    head = _build(dict(type='ProtoPNetHead', num_classes=3, in_channels=8,
+                       prototypes_per_class=2, prototype_dim=4))
+    assert 'classes' in inspect.signature(head.explain).parameters
+    feats = (torch.randn(1, 8, 4, 4), )
+    names = ['001.Crested_A', '002.Barred_B', '003.Spotted_C']
+    plain = head.explain(feats, _samples([0], (32, 32)), topk=2)[0]
+    named = head.explain(feats, _samples([0], (32, 32)), topk=2,
+                         classes=names)[0]
+    assert plain['pred_name'] is None
+    assert named['pred_name'] == names[named['pred_label']]
+    for c_plain, c in zip(plain['classes'], named['classes']):
+        assert c_plain['name'] is None and c['name'] == names[c['class']]
+        assert c['prototypes'][0]['index'] == \
+            c_plain['prototypes'][0]['index']
+    img = np.zeros((32, 32, 3), np.uint8)
+    h_plain = cv2.imread(
+        render_explanation(plain, img, str(tmp_path / 'a.png'))).shape[0]
+    h_named = cv2.imread(
+        render_explanation(named, img, str(tmp_path / 'b.png'))).shape[0]
+    # one 12 px name line under the header and under each of the 2 classes
+    assert h_named - h_plain == 3 * 12
+
+
 def test_prune_masks_contributions():
     layer = PrototypeLayer(8, 2, 2, 4)
     layer.prune_(torch.tensor([False, True, False, False]))
