@@ -21,6 +21,8 @@ explain_cfg = dict(
 model = dict(type='AttributionClassifier', explain_cfg=explain_cfg)
 
 test_dataloader = dict(batch_size=8)
+# one SMDL batch takes minutes on a CPU: log every test iteration
+default_hooks = dict(logger=dict(interval=1))
 test_evaluator = [
     dict(type='Accuracy', topk=(1, )),
     dict(type='AttributionMetric', upto=0.25),

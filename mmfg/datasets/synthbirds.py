@@ -7,6 +7,8 @@ import tempfile
 import warnings
 from typing import Any, Dict, Hashable, List, Optional
 
+from mmengine.logging import print_log
+
 from mmfg.registry import DATASETS
 from mmfg.utils.errors import ConfigError, DatasetNotFoundError
 from .cub import CUB
@@ -142,6 +144,11 @@ def ensure_synthbirds(data_root: str,
             root, 'SynthBirds', 'Set generate=True to create it, or run '
             'mmfg.datasets.synth.generate_synthbirds(out_dir, ...).')
 
+    print_log(
+        f'SynthBirds: generating {wanted["num_classes"]} classes x '
+        f'{wanted["images_per_class"]} images into {root} (first use only; '
+        'later runs reuse it)',
+        logger='current')
     parent = osp.dirname(root)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.tmp-', dir=parent)

@@ -35,15 +35,23 @@ def generated(tmp_path_factory):
     return root
 
 
-def test_generates_once_then_reuses(tmp_path, spy):
+def test_generates_once_then_reuses(tmp_path, spy, monkeypatch):
+    import mmfg.datasets.synthbirds as synthbirds_module
+    logged = []
+    monkeypatch.setattr(synthbirds_module, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
     root = str(tmp_path / 'data' / 'synthbirds')
     ds = SynthBirds(root, gen_cfg=GEN, split='all')
     assert len(spy) == 1 and len(ds) == 18
+    # the one-time generation says so (a first run is otherwise silent)
+    assert len(logged) == 1 and '3 classes x 6 images' in logged[0]
+    assert root in logged[0]
     assert ds.gen_cfg == synth.synthbirds_gen_cfg(**GEN)
     assert osp.exists(osp.join(root, 'synthbirds.json'))
     mtime = os.stat(osp.join(root, 'images.txt')).st_mtime_ns
     again = SynthBirds(root, gen_cfg=dict(GEN, progress=True), split='test')
     assert len(spy) == 1  # reused, not regenerated
+    assert len(logged) == 1
     assert os.stat(osp.join(root, 'images.txt')).st_mtime_ns == mtime
     assert len(again) == 9
     # nothing but the dataset is left next to it, readable like a mkdir
