@@ -120,4 +120,9 @@ test_evaluator = [
         half_size=12,
         prefix='interp_discriminative'),
 ]
-default_hooks = dict(logger=dict(interval=5))
+# Only the pushed / projected network is the interpretable model, so no
+# 'best' checkpoint is selected on val (it would be an earlier, unpushed
+# one); the last checkpoint is the result, as the official code saves
+# after the push.
+default_hooks = dict(
+    logger=dict(interval=5), checkpoint=dict(save_best=None))

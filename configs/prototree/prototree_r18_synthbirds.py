@@ -73,4 +73,7 @@ custom_hooks = [
 # randomly initialised backbone only delays learning.
 model_wrapper_cfg = dict(
     type='MMDistributedDataParallel', find_unused_parameters=True)
-default_hooks = dict(logger=dict(interval=5))
+# The pruned + projected tree (ProtoTreePruneProjectHook, after training) is
+# the result; no 'best' checkpoint of the unprojected tree is selected.
+default_hooks = dict(
+    logger=dict(interval=5), checkpoint=dict(save_best=None))

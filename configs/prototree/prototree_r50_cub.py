@@ -97,3 +97,7 @@ custom_hooks = [
 # frozen parameters get no gradient under DDP
 model_wrapper_cfg = dict(
     type='MMDistributedDataParallel', find_unused_parameters=True)
+
+# The pruned + projected tree (ProtoTreePruneProjectHook, after training) is
+# the result; no 'best' checkpoint of the unprojected tree is selected.
+default_hooks = dict(checkpoint=dict(save_best=None))

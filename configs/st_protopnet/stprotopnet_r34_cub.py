@@ -154,3 +154,9 @@ test_evaluator = [
     dict(type='PrototypePurity', top_k=10, half_size=36),
     dict(type='ExplanationSparsity', mass=0.9),
 ]
+
+# Only the pushed / projected network is the interpretable model, so no
+# 'best' checkpoint is selected on val (it would be an earlier, unpushed
+# one); the last checkpoint is the result, as the official code saves
+# after the push.
+default_hooks = dict(checkpoint=dict(save_best=None))

@@ -34,3 +34,24 @@ def test_best_checkpoint_is_not_chosen_on_the_test_set(path):
             f'save_best={best!r} would pick the checkpoint on the reported '
             'split; set default_hooks = dict(checkpoint=dict('
             'save_best=None)) and report the last checkpoint')
+
+
+def _has_hook(cfg, names) -> bool:
+    return any(h.get('type') in names for h in cfg.get('custom_hooks', []))
+
+
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
+def test_prototype_networks_keep_the_pushed_checkpoint(path):
+    """A prototype network is interpretable only after its push / projection:
+    a 'best' checkpoint chosen on val would be an earlier, unpushed one."""
+    cfg = load_or_skip(path, import_custom_modules=False)
+    if not cfg.get('train_cfg') or not _has_hook(
+            cfg, ('PrototypePushHook', 'ProtoTreePruneProjectHook')):
+        return
+    best = cfg.get('default_hooks', {}).get('checkpoint', {}).get(
+        'save_best')
+    assert best is None, (
+        f'{path}: save_best={best!r} can select a checkpoint from before '
+        'the prototype push; set default_hooks = dict(checkpoint=dict('
+        'save_best=None))')
