@@ -9,8 +9,9 @@ import mmengine
 from mmengine.config import Config, ConfigDict, DictAction
 
 from mmfg.apis.tools import (add_num_classes_check, build_runner,
-                             explain_override_errors, load_config,
-                             prepare_runtime, set_default_work_dir)
+                             explain_override_errors, fill_work_dir,
+                             load_config, prepare_runtime,
+                             set_default_work_dir)
 from mmfg.utils import trusted_checkpoints
 
 
@@ -80,6 +81,9 @@ def merge_args(cfg: Config, args) -> Config:
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint "{args.checkpoint}" does not exist.')
     cfg.load_from = args.checkpoint
+    # files a training run wrote to its work dir (e.g. the WSOL tau) are
+    # read from the checkpoint's folder
+    fill_work_dir(cfg, osp.dirname(osp.abspath(args.checkpoint)))
 
     if args.show or args.show_dir:
         hooks = cfg.setdefault('default_hooks', ConfigDict())

@@ -6,8 +6,9 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 from mmfg.apis.tools import (add_num_classes_check, build_runner,
-                             explain_override_errors, load_config,
-                             prepare_runtime, set_default_work_dir)
+                             explain_override_errors, fill_work_dir,
+                             load_config, prepare_runtime,
+                             set_default_work_dir)
 
 
 def parse_args():
@@ -60,6 +61,7 @@ def parse_args():
 
 def merge_args(cfg: Config, args) -> Config:
     set_default_work_dir(cfg, args.config, args.work_dir)
+    fill_work_dir(cfg, cfg.work_dir)
 
     if args.amp:
         import torch

@@ -59,7 +59,7 @@ auto_scale_lr = dict(base_batch_size=32)
 # The WSOL protocol as configs/cam/cam_r18_synthbirds.py (the baseline):
 # boxes and masks follow the test geometry; the val run writes the
 # MaxBoxAcc-optimal tau, the test run reads it (tau chosen on val).
-wsol_threshold = 'work_dirs/bas_r18_synthbirds/wsol_threshold.json'
+wsol_threshold = '{work_dir}/wsol_threshold.json'
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadMask', binarize_threshold=127),

@@ -9,7 +9,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-wsol_threshold = 'work_dirs/cam_r18_synthbirds/wsol_threshold.json'
+wsol_threshold = '{work_dir}/wsol_threshold.json'
 
 model = dict(
     type='CAMLocalizer',

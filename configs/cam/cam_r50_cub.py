@@ -12,7 +12,7 @@ _base_ = [
 # ImageNet-pretrained weights from a local file (nothing is downloaded):
 # e.g. pretrained = 'checkpoints/resnet50_8xb32_in1k_20210831-ea4938fc.pth'
 pretrained = None
-wsol_threshold = 'work_dirs/cam_r50_cub/wsol_threshold.json'
+wsol_threshold = '{work_dir}/wsol_threshold.json'
 
 model = dict(
     type='CAMLocalizer',

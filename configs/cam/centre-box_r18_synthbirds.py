@@ -8,7 +8,7 @@
 _base_ = ['./cam_r18_synthbirds.py']
 
 model = dict(map_source='centre')
-wsol_threshold = 'work_dirs/centre-box_r18_synthbirds/wsol_threshold.json'
+wsol_threshold = '{work_dir}/centre-box_threshold.json'
 val_evaluator = [
     dict(type='Accuracy', topk=(1, )),
     dict(

@@ -51,6 +51,9 @@ def init_model(config: Union[str, Config],
         copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if checkpoint is not None:
+        from .tools import fill_work_dir
+        fill_work_dir(cfg, osp.dirname(osp.abspath(checkpoint)))
     register_all_modules(init_default_scope=False)
     scope = cfg.get('default_scope', 'mmfg')
     from mmfg.registry import MODELS

@@ -25,6 +25,40 @@ def set_default_work_dir(cfg: Config, config_path: str,
                                 osp.splitext(osp.basename(config_path))[0])
 
 
+#: placeholder for a run's own files in config paths (e.g. the WSOL tau a
+#: val run writes and the test run reads)
+WORK_DIR_PLACEHOLDER = '{work_dir}'
+
+
+def fill_work_dir(cfg: Config, work_dir: str) -> None:
+    """Replace ``{work_dir}`` in every string of the config by ``work_dir``.
+
+    A path such as ``'{work_dir}/wsol_threshold.json'`` then follows
+    ``--work-dir``. Training fills in the run's work dir; testing and
+    :func:`mmfg.apis.init_model` fill in the folder of the checkpoint (the
+    training run's work dir, where that run wrote the file).
+
+    Args:
+        cfg (Config): changed in place.
+        work_dir (str): the folder.
+    """
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, str):
+            return node.replace(WORK_DIR_PLACEHOLDER, work_dir)
+        if isinstance(node, dict):
+            for key in list(node):
+                node[key] = fill(node[key])
+            return node
+        if isinstance(node, (list, tuple)):
+            return type(node)(fill(v) for v in node)
+        return node
+
+    for key in list(cfg.keys()):
+        if key != 'work_dir':
+            cfg[key] = fill(cfg[key])
+
+
 def add_num_classes_check(cfg: Config) -> None:
     """Append :class:`NumClassesCheckHook` unless the config has it."""
     hooks = list(cfg.get('custom_hooks') or [])

@@ -54,3 +54,47 @@ def test_cfg_options_typo_names_the_option_and_the_fix():
     with pytest.raises(TypeError, match='unexpected keyword'):
         with explain_override_errors(cfg, {'train_cfg.max_epochs': 1}):
             head(**cfg.model.head)
+
+
+def test_fill_work_dir_everywhere_but_work_dir():
+    from mmfg.apis.tools import fill_work_dir
+    cfg = Config(
+        dict(
+            work_dir='{work_dir}',
+            thr='{work_dir}/tau.json',
+            test_evaluator=[
+                dict(type='LocalizationMetric',
+                     threshold='{work_dir}/tau.json',
+                     iou=(0.5, '{work_dir}/x'))
+            ],
+            n=3,
+            other='work_dirs/keep.json'))
+    fill_work_dir(cfg, '/runs/a')
+    assert cfg.thr == '/runs/a/tau.json'
+    assert cfg.test_evaluator[0].threshold == '/runs/a/tau.json'
+    assert cfg.test_evaluator[0].iou == (0.5, '/runs/a/x')
+    assert cfg.n == 3 and cfg.other == 'work_dirs/keep.json'
+    assert cfg.work_dir == '{work_dir}'  # the key itself is set elsewhere
+
+
+def test_init_model_reads_files_next_to_the_checkpoint(tmp_path):
+    """``init_model`` fills ``{work_dir}`` with the checkpoint's folder, so
+    ``localize`` uses the tau the training run saved there."""
+    import json
+
+    import torch
+
+    from mmfg.apis import init_model
+    from mmfg.apis.localization import default_threshold
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/cam/cam_r18_synthbirds.py'))
+    cfg.model.backbone.base_channels = 8
+    cfg.model.head.in_channels = 64
+    model = init_model(cfg)
+    run = tmp_path / 'run'
+    run.mkdir()
+    ckpt = str(run / 'epoch_1.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), ckpt)
+    (run / 'wsol_threshold.json').write_text(json.dumps({'threshold': 0.37}))
+    loaded = init_model(cfg, ckpt)
+    assert default_threshold(loaded) == 0.37
+    assert '{work_dir}' not in loaded.cfg.pretty_text

@@ -13,7 +13,7 @@ PY = sys.executable
 
 def test_cam_train_val_tau_test_show_dir_and_pseudo_boxes(
         tiny_config_factory, tmp_path, run_tool):
-    thr = str(tmp_path / 'wsol_threshold.json')
+    thr = '{work_dir}/wsol_threshold.json'  # as the shipped configs
     cfg = tiny_config_factory(
         'cam/cam_r18_synthbirds.py',
         "param_scheduler = []\n"
@@ -27,12 +27,16 @@ def test_cam_train_val_tau_test_show_dir_and_pseudo_boxes(
         f"    threshold={thr!r}, cam_curve_interval=0.01)]\n")
     work = str(tmp_path / 'work')
     run_tool([PY, 'tools/train.py', cfg, '--work-dir', work])
-    saved = json.load(open(thr))  # written by the val run
+    # written by the val run into the run's own --work-dir
+    saved = json.load(open(osp.join(work, 'wsol_threshold.json')))
+    assert not osp.exists(osp.join(tmp_path, '{work_dir}'))
     ckpt = osp.join(work, 'epoch_1.pth')
     show = str(tmp_path / 'show')
     out = str(tmp_path / 'metrics.json')
-    run_tool([PY, 'tools/test.py', cfg, ckpt, '--work-dir', work,
-              '--show-dir', show, '--interval', '4', '--out', out])
+    # the test run has another work dir and reads tau next to the checkpoint
+    run_tool([PY, 'tools/test.py', cfg, ckpt, '--work-dir',
+              str(tmp_path / 'test_work'), '--show-dir', show, '--interval',
+              '4', '--out', out])
     metrics = json.load(open(out))
     assert metrics['wsol/threshold'] == pytest.approx(saved['threshold'])
     for key in ('MaxBoxAcc', 'MaxBoxAccV2', 'GTKnownLoc', 'Top1Loc'):
