@@ -76,6 +76,15 @@ def _flip_tta_pipeline(test_pipeline):
     return pipeline
 
 
+def _has_localization_metric(cfg: Config) -> bool:
+    """Whether the test evaluator localises (a WSOL model)."""
+    evals = cfg.get('test_evaluator') or []
+    evals = evals if isinstance(evals, (list, tuple)) else [evals]
+    return any(
+        str(e.get('type', '')).split('.')[-1] == 'LocalizationMetric'
+        for e in evals if isinstance(e, dict))
+
+
 def merge_args(cfg: Config, args) -> Config:
     set_default_work_dir(cfg, args.config, args.work_dir)
     if not osp.isfile(args.checkpoint):
@@ -85,21 +94,25 @@ def merge_args(cfg: Config, args) -> Config:
     # read from the checkpoint's folder
     fill_work_dir(cfg, osp.dirname(osp.abspath(args.checkpoint)))
 
-    if args.show or args.show_dir:
+    # WSOL models: --show-dir writes mmfg's overlays (map, predicted and GT
+    # boxes) only, not also MMPretrain's class-label drawing of each image
+    wsol = _has_localization_metric(cfg)
+    if args.show or (args.show_dir and not wsol):
         hooks = cfg.setdefault('default_hooks', ConfigDict())
         vis = hooks.get('visualization') or dict(type='VisualizationHook')
         vis.update(
             enable=True, interval=args.interval, wait_time=args.wait_time)
         if args.show:
             vis['show'] = True
-        if args.show_dir:
+        if args.show_dir and not wsol:
             vis['out_dir'] = args.show_dir
-            # WSOL overlays (map + boxes) for models that set `loc_map`
-            cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-                dict(type='LocalizationVisualizationHook',
-                     out_dir=args.show_dir, interval=args.interval)
-            ]
         hooks['visualization'] = vis
+    if args.show_dir:
+        # WSOL overlays for models that set `loc_map` (a no-op otherwise)
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='LocalizationVisualizationHook',
+                 out_dir=args.show_dir, interval=args.interval)
+        ]
 
     if args.tta:
         if 'tta_model' not in cfg:

@@ -42,6 +42,10 @@ def test_cam_train_val_tau_test_show_dir_and_pseudo_boxes(
     for key in ('MaxBoxAcc', 'MaxBoxAccV2', 'GTKnownLoc', 'Top1Loc'):
         assert 0 <= metrics[f'wsol/{key}'] <= 100
     assert glob.glob(osp.join(show, '*_loc.png'))
+    # only mmfg's overlays, not also MMPretrain's label drawing per image
+    drawn = [f for f in glob.glob(osp.join(show, '**', '*.*'), recursive=True)
+             if not f.endswith('_loc.png')]
+    assert not drawn, drawn[:3]
     pseudo = str(tmp_path / 'pseudo.json')
     run_tool([PY, 'tools/analysis_tools/export_pseudo_boxes.py', cfg, ckpt,
               '--out', pseudo, '--split', 'train', '--threshold', '0.3'])
