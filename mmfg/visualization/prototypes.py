@@ -247,11 +247,12 @@ def render_prototype_explanation(expl: Dict[str, Any], img: np.ndarray,
                                  out_file: str) -> str:
     """Render a ProtoPNet / ST-ProtoPNet explanation as one PNG.
 
-    One block per explained class (title: class, logit, probability), one
-    row per prototype: the test image with the activation overlay and the
-    high-activation box, the test patch, the prototype's source patch (cut
-    from its source image), and the numbers (similarity, class weight,
-    contribution to the logit).
+    A header (prediction, column titles), then one block per explained
+    class (title: class, logit, probability), one row per prototype: the
+    test image with the activation overlay and the high-activation box
+    ("where"), the test patch ("this"), the prototype's source patch cut
+    from its source image ("looks like that"), and the numbers (similarity,
+    class weight, contribution to the logit).
 
     Args:
         expl (dict): one element of ``head.explain(...)``.
@@ -294,7 +295,11 @@ def render_prototype_explanation(expl: Dict[str, Any], img: np.ndarray,
         + (f', label {expl["gt_label"]}'
            if expl.get('gt_label') is not None else ''),
         expl.get('pred_name'), 4 * W)
-    grid = _grid([[head]] + rows)
+    columns = [
+        _text_panel([t], (16, W))
+        for t in ('where', 'this', 'looks like that', 'scores')
+    ]
+    grid = _grid([[head], columns] + rows)
     return _write_png(out_file, grid)
 
 
