@@ -99,12 +99,21 @@ def tree_layout(desc: dict) -> Dict[Tuple[str, int], Tuple[float, float]]:
 
 
 def _short(c: dict, n: int = 16) -> str:
-    """``<class index>:<name, shortened>`` (names of fine-grained classes
-    often share long prefixes, the index keeps them apart)."""
-    name = c['name']
+    """``<class index>:<name>`` in at most ``n`` characters.
+
+    A long name loses its middle (``6:Yellow~Sicklebill``): fine-grained
+    class names often share a long prefix (SynthBirds) or suffix (CUB's
+    ``..._Albatross``), so both ends are kept, and the index keeps classes
+    apart when they still look alike. Full names are in the SVG tooltips.
+    """
+    name, prefix = c['name'], ''
     if name != str(c['class']):
-        name = f"{c['class']}:{name}"
-    return name if len(name) <= n else name[:n - 1] + '~'
+        prefix = f"{c['class']}:"
+    budget = n - len(prefix)
+    if len(name) > budget:
+        head = max((budget - 1) // 2, 0)
+        name = name[:head] + '~' + name[len(name) - (budget - 1 - head):]
+    return prefix + name
 
 
 def _leaf_label(leaf: dict) -> str:

@@ -188,3 +188,16 @@ def test_pruned_forest_description_and_layout(tmp_path):
     assert len(pos) == head.num_prototypes + head.num_leaves
     files = render_tree(head, str(tmp_path), run_dot=False)
     ET.parse(files['svg'])
+
+
+def test_tree_labels_keep_both_ends_of_long_names():
+    from mmfg.visualization.tree import _short
+    a = dict(name='Yellow_crested_Bar_winged_Band_tailed_Sicklebill')
+    b = dict(name='Yellow_crested_Plain_winged_Plain_tailed_Hookbill')
+    la, lb = _short(dict(a, **{'class': 6}), 20), _short(
+        dict(b, **{'class': 7}), 20)
+    assert la == '6:Yellow_c~icklebill' and lb == '7:Yellow_c~_Hookbill'
+    assert _short({'name': 'Laysan_Albatross', 'class': 6}, 20) == \
+        '6:Laysan_Albatross'
+    assert len(_short(dict(a, **{'class': 106}), 16)) == 16
+    assert _short({'name': '3', 'class': 3}) == '3'
