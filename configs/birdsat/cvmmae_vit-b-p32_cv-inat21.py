@@ -2,9 +2,10 @@
 # one joint ViT-B encoder over the visible tokens of the ground photo
 # (patch 32 at 384 px) and the satellite tile (patch 16 at 224 px), each
 # masked at 0.75; a decoder per view reconstructs it and a pair-matching
-# head (BCE) tells true from shuffled pairs. Meta as the official code:
+# head (BCE) tells the true pairs from pairs with the tiles rolled by one.
+# Meta as the official code:
 # Linear(4->768) location/date embeddings added to the joint encoder's
-# output class token before the matching head (a shuffled pair gets its
+# output class token before the matching head (a rolled pair gets its
 # tile's meta), whole-batch dropout 0.25; the encoder input is meta-free.
 _base_ = ['./cvemae_vit-b-p32_cv-inat21.py']
 
@@ -47,10 +48,11 @@ model = dict(
         patch_size=16,
         loss=dict(type='PixelReconstructionLoss', criterion='L2')),
     match_weight=1.0,
-    neg_ratio=0.5,
-    # official: matching on the joint class token of a second, unmasked
-    # forward of the pairs (reconstruction: the masked one). False: the
-    # masked forward's token (one pass).
+    # official pairing (CVMMAEMeta.forward): reconstruct the B true pairs
+    # (masked forward); match B true + B pairs with the tiles rolled by one
+    # on the joint class token of an unmasked forward of those 2B pairs.
+    # 'shift': mmfg's old in-batch shifts of half the rows.
+    pair_mode='rolled',
     unmasked_match=True,
     meta_dims=dict(location=4, time=4),
     meta_drop_prob=0.25,

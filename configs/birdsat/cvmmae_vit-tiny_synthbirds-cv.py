@@ -1,6 +1,7 @@
 # CVM-MAE on SynthBirds cross-view (CPU, a few minutes): one joint 4-layer
 # 64-d ViT over the visible ground (64 px, patch 8) and overhead (32 px,
-# patch 8) tokens, mask 0.75 each, both reconstructed, pair-matching BCE.
+# patch 8) tokens, mask 0.75 each, both reconstructed (true pairs), and a
+# pair-matching BCE over true and tile-rolled pairs (official pairing).
 _base_ = ['./cvemae_vit-tiny_synthbirds-cv.py']
 
 _arch = dict(
@@ -33,9 +34,11 @@ model = dict(
     sat_neck=dict(**_dec, num_patches=16, patch_size=8),
     sat_head=_head,
     match_weight=1.0,
-    neg_ratio=0.5,
-    # official: matching on the joint class token of a second, unmasked
-    # forward of the pairs (reconstruction: the masked one). False: the
-    # masked forward's token (one pass).
+    # official pairing: reconstruct the B true pairs (masked forward); match
+    # B true + B pairs with the tiles rolled by one on the joint class token
+    # of an unmasked forward of those 2B pairs (README: "Official pairing";
+    # about 1.5x the step of 'shift', mmfg's old in-batch shifts, which
+    # also takes neg_ratio and unmasked_match=False).
+    pair_mode='rolled',
     unmasked_match=True,
 )

@@ -16,7 +16,11 @@ overhead (satellite) tiles, built from MMPretrain's MAE pieces
   (:class:`CVMMAEViT`) over the visible tokens of both views (each masked
   at 0.75), a decoder per view reconstructing it, and a pair-matching
   head (BCE on the joint class token: does this satellite tile belong to
-  this photo?). ``loss = rec_ground + rec_sat + BCE``.
+  this photo?). ``loss = rec_ground + rec_sat + BCE``. As the official
+  code (``pair_mode='rolled'``), the reconstruction sees only the true
+  pairs and the matching head reads an unmasked joint forward of B true
+  and B rolled (tile ``i - 1``) pairs; ``pair_mode='shift'`` keeps mmfg's
+  old in-batch shifts of half the rows.
 
 Meta (optional, both): location and date encodings (4-d each, see
 ``SpatioTemporalMeta(encoding='birdsat')``) go through one ``Linear(4→D)``
@@ -65,7 +69,7 @@ from mmfg.utils.errors import ConfigError
 
 __all__ = [
     'MetaEmbedding', 'BirdSATViT', 'CVMMAEViT', 'CVEMAE', 'CVMMAE',
-    'pair_matching_batch', 'gather_meta'
+    'pair_matching_batch', 'rolled_pair_batch', 'gather_meta'
 ]
 
 Inputs = Union[Tensor, Sequence[Tensor]]
@@ -356,12 +360,14 @@ def pair_matching_batch(batch_size: int,
                         device: Union[str, torch.device] = 'cpu',
                         generator: Optional[torch.Generator] = None
                         ) -> Tuple[Tensor, Tensor]:
-    """Choose which satellite tile each ground image is paired with.
+    """In-batch pairs of :class:`CVMMAE` ``pair_mode='shift'`` (mmfg's old
+    pairing; the official one is :func:`rolled_pair_batch`).
 
     ``round(B · neg_ratio)`` random rows get another row's tile (row ``i``
     → ``(i + o) mod B`` with a random offset ``o ∈ [1, B - 1]``, so never
     its own); the others keep theirs. One batch then trains both the
-    reconstruction and the pair-matching head. ``B = 1`` has no negative.
+    reconstruction (of the mismatched tiles too) and the pair-matching
+    head. ``B = 1`` has no negative.
 
     Args:
         batch_size (int): B.
@@ -382,6 +388,39 @@ def pair_matching_batch(batch_size: int,
     labels = torch.ones(batch_size)
     labels[chosen] = 0.0
     return perm.to(device), labels.to(device)
+
+
+def rolled_pair_batch(batch_size: int,
+                      device: Union[str, torch.device] = 'cpu'
+                      ) -> Tuple[Tensor, Tensor, Tensor]:
+    """Doubled matching batch of :class:`CVMMAE` ``pair_mode='rolled'``
+    (the official ``CVMMAEMeta.forward``).
+
+    Rows ``0..B-1`` are the true pairs ``(ground_i, tile_i)``; rows
+    ``B..2B-1`` pair ``ground_i`` with ``tile_{(i - 1) mod B}`` (the tiles
+    rolled by one, ``torch.roll(tiles, 1, 0)``), labelled 0. No random
+    draw. ``B = 1`` has no other tile, so no negative row (the official
+    code would label the true pair 0).
+
+    Args:
+        batch_size (int): B.
+        device (str | torch.device): device of the outputs.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: ``ground_idx`` and ``sat_idx``
+        (2B,) long (``ground[ground_idx]``, ``sat[sat_idx]``; B rows for
+        ``B = 1``) and ``labels`` (2B,) float: B ones, then B zeros.
+    """
+    rows = torch.arange(batch_size, device=device)
+    if batch_size < 2:
+        return rows, rows, torch.ones(batch_size, device=device)
+    ground_idx = torch.cat([rows, rows])
+    sat_idx = torch.cat([rows, (rows - 1) % batch_size])
+    labels = torch.cat([
+        torch.ones(batch_size, device=device),
+        torch.zeros(batch_size, device=device)
+    ])
+    return ground_idx, sat_idx, labels
 
 
 def _has_pretrained_init(init_cfg) -> bool:
@@ -692,6 +731,14 @@ class CVMMAE(_CrossView):
     """CVM-MAE: joint masked encoder, both views reconstructed, pair
     matching.
 
+    ``loss = loss_rec_ground + loss_rec_sat + match_weight · BCE`` (the
+    official weights are 1, 1, 1). Pairs (``pair_mode='rolled'``, the
+    official ``CVMMAEMeta.forward``): the masked forward reconstructs the
+    B true pairs ``(ground_i, tile_i)``; the matching BCE is taken over an
+    unmasked joint forward of 2B pairs, ``(ground_i, tile_i)`` labelled 1
+    and ``(ground_i, tile_{i-1})`` labelled 0. ``'shift'`` is mmfg's
+    older pairing (in-batch shifts of half the rows, used for everything).
+
     Meta (official placement, ``meta_position='joint_output'``): the
     embedding is added to the joint encoder's output class token before
     the matching head (a mismatched pair gets the meta of the satellite
@@ -707,9 +754,26 @@ class CVMMAE(_CrossView):
         sat_neck (dict): satellite decoder.
         sat_head (dict): satellite ``MAEPretrainHead``.
         match_weight (float): weight of the pair-matching BCE. Defaults
-            to 1.
-        neg_ratio (float): share of mismatched pairs per batch (see
-            :func:`pair_matching_batch`). Defaults to 0.5.
+            to 1 (official: ``loss = loss_matching + loss_recon``).
+        neg_ratio (float): share of mismatched pairs per batch under
+            ``pair_mode='shift'`` (see :func:`pair_matching_batch`); the
+            rolled batch is half negatives by construction, so it must be
+            0.5 there. Defaults to 0.5.
+        pair_mode (str, optional): how matched / mismatched pairs are made.
+            ``'rolled'`` (official ``CVMMAEMeta.forward``): the masked
+            forward and both reconstructions see only the B true pairs;
+            the matching head reads the joint class tokens of an unmasked
+            forward of a doubled batch, the B true pairs (label 1) and
+            the B pairs with the tiles rolled by one (label 0, see
+            :func:`rolled_pair_batch`), so each step runs the joint
+            encoder over ``1 + Lg + Ls`` tokens for 2B pairs besides the
+            masked B. ``'shift'`` (mmfg before 2026-11-28): half the rows
+            get another row's tile (:func:`pair_matching_batch`), the
+            masked forward and the reconstructions run on these pairs
+            (mismatched tiles included), the matching on the same B pairs
+            (``unmasked_match``). None: ``'rolled'``, except under
+            ``meta_position='joint_input'`` (``'shift'``; ``'rolled'``
+            needs ``unmasked_match=True``). Defaults to None.
         meta_dims (dict[str, int], optional): meta keys and sizes; None: no
             meta. Defaults to None.
         meta_drop_prob (float): whole-batch meta dropout. Defaults to 0.25.
@@ -733,6 +797,7 @@ class CVMMAE(_CrossView):
     """
 
     META_POSITIONS = ('joint_output', 'joint_input')
+    PAIR_MODES = ('rolled', 'shift')
 
     def __init__(self,
                  backbone: dict,
@@ -746,6 +811,7 @@ class CVMMAE(_CrossView):
                  meta_drop_prob: float = 0.25,
                  meta_position: str = 'joint_output',
                  unmasked_match: Optional[bool] = None,
+                 pair_mode: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -773,6 +839,25 @@ class CVMMAE(_CrossView):
                 'False.')
         self.unmasked_match = not self.meta_input \
             if unmasked_match is None else bool(unmasked_match)
+        if pair_mode is None:
+            pair_mode = 'shift' if self.meta_input else 'rolled'
+        if pair_mode not in self.PAIR_MODES:
+            raise ConfigError(
+                f"CVMMAE: pair_mode must be 'rolled' (official) or 'shift' "
+                f'(old in-batch shifts), got {pair_mode!r}.')
+        if pair_mode == 'rolled' and not self.unmasked_match:
+            raise ConfigError(
+                "CVMMAE: pair_mode='rolled' matches the doubled batch on an "
+                'unmasked joint forward (official) and needs '
+                "unmasked_match=True (not possible with meta_position="
+                "'joint_input'); set pair_mode='shift' for the old masked "
+                'matching.')
+        if pair_mode == 'rolled' and self.neg_ratio != 0.5:
+            raise ConfigError(
+                "CVMMAE: pair_mode='rolled' has B true and B rolled pairs "
+                f'(neg_ratio 0.5), got neg_ratio={neg_ratio}; drop '
+                "neg_ratio or set pair_mode='shift'.")
+        self.pair_mode = pair_mode
 
     def extract_feat(self,
                      inputs: Inputs,
@@ -794,14 +879,17 @@ class CVMMAE(_CrossView):
         s = self.backbone(None, sat, mask=None, meta=in_meta)[0]
         return g, self._add_meta(s, meta)
 
-    def loss(self, inputs: Inputs,
-             data_samples: List[DataSample]) -> Dict[str, Tensor]:
-        """``loss_rec_ground``, ``loss_rec_sat`` and ``loss_match``."""
-        ground, sat = self._views(inputs)
-        meta = self._meta(data_samples, ground.device)
-        perm, labels = pair_matching_batch(ground.shape[0], self.neg_ratio,
-                                           ground.device)
-        sat = sat[perm]
+    def _reconstruct(self, ground: Tensor, sat: Tensor,
+                     meta: Optional[Dict[str, Tensor]]
+                     ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Masked joint forward of the pairs ``(ground, sat)`` and both
+        reconstruction losses.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: ``loss_rec_ground``,
+            ``loss_rec_sat`` (scalars) and the masked forward's class
+            token ``(B, D)``.
+        """
         latent, (mask_g, ids_g), (mask_s, ids_s) = self.backbone(
             ground, sat, mask=True, meta=self._input_meta(meta))
         # visible ground tokens, as MAEViT.random_masking keeps them
@@ -811,18 +899,58 @@ class CVMMAE(_CrossView):
             torch.cat([cls, latent[:, 1:1 + num_g]], 1), ids_g)
         pred_s = self.sat_neck(
             torch.cat([cls, latent[:, 1 + num_g:]], 1), ids_s)
+        return (self.head.loss(pred_g, ground, mask_g),
+                self.sat_head.loss(pred_s, sat, mask_s), latent[:, 0])
+
+    def _match(self, joint: Tensor, labels: Tensor,
+               tile_meta: Optional[Dict[str, Tensor]]
+               ) -> Dict[str, Tensor]:
+        """Weighted matching BCE of the joint class tokens ``(N, D)``
+        (+ the meta of each pair's tile) and its accuracy (logged only)."""
+        logits = self.match_head(self._add_meta(joint, tile_meta)).squeeze(-1)
+        with torch.no_grad():
+            acc = ((logits > 0).float() == labels).float().mean()
+        return dict(
+            loss_match=self.match_weight *
+            F.binary_cross_entropy_with_logits(logits, labels),
+            acc_match=acc)
+
+    def loss(self, inputs: Inputs,
+             data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        """``loss_rec_ground``, ``loss_rec_sat`` and ``loss_match`` (plus
+        ``acc_match``, the matching accuracy, logged, not optimised)."""
+        ground, sat = self._views(inputs)
+        meta = self._meta(data_samples, ground.device)
+        if self.pair_mode == 'rolled':
+            # official: reconstruct the true pairs only; match B true and
+            # B rolled pairs on an unmasked joint forward
+            rec_g, rec_s, _ = self._reconstruct(ground, sat, meta)
+            g_idx, s_idx, labels = rolled_pair_batch(ground.shape[0],
+                                                     ground.device)
+            joint = self.backbone(ground[g_idx], sat[s_idx], mask=None)[0]
+            tile_meta = None if meta is None else {
+                k: v[s_idx]
+                for k, v in meta.items()
+            }
+            return dict(
+                loss_rec_ground=rec_g,
+                loss_rec_sat=rec_s,
+                **self._match(joint, labels, tile_meta))
+        # 'shift' (old): the same B shifted pairs for everything
+        perm, labels = pair_matching_batch(ground.shape[0], self.neg_ratio,
+                                           ground.device)
+        sat = sat[perm]
+        rec_g, rec_s, masked_cls = self._reconstruct(ground, sat, meta)
         # the meta travels with the satellite tile of each pair
         tile_meta = None if meta is None else {
             k: v[perm]
             for k, v in meta.items()
         }
-        # official: a second, unmasked joint forward of the same pairs for
-        # matching (after the masked one: the same masking draws)
+        # unmasked_match: a second, unmasked joint forward of the same
+        # pairs (after the masked one: the same masking draws)
         joint = self.backbone(ground, sat, mask=None)[0] \
-            if self.unmasked_match else latent[:, 0]
-        logits = self.match_head(self._add_meta(joint, tile_meta)).squeeze(-1)
+            if self.unmasked_match else masked_cls
         return dict(
-            loss_rec_ground=self.head.loss(pred_g, ground, mask_g),
-            loss_rec_sat=self.sat_head.loss(pred_s, sat, mask_s),
-            loss_match=self.match_weight *
-            F.binary_cross_entropy_with_logits(logits, labels))
+            loss_rec_ground=rec_g,
+            loss_rec_sat=rec_s,
+            **self._match(joint, labels, tile_meta))

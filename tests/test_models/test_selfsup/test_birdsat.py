@@ -4,7 +4,8 @@ import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
 from mmfg.models.selfsup.birdsat import (MetaEmbedding, gather_meta,
-                                         pair_matching_batch)
+                                         pair_matching_batch,
+                                         rolled_pair_batch)
 from mmfg.registry import MODELS
 from mmfg.utils.errors import ConfigError
 
@@ -148,7 +149,8 @@ def test_algorithms_loss_backward_predict(kind):
                           patch_size=8, sat_img_size=16, sat_patch_size=8),
             neck=_dec(16, 8), head=_head(8), sat_neck=_dec(4, 8),
             sat_head=_head(8), meta_dims=META)
-        keys = {'loss_rec_ground', 'loss_rec_sat', 'loss_match'}
+        keys = {'loss_rec_ground', 'loss_rec_sat', 'loss_match',
+                'acc_match'}
     model = MODELS.build(cfg)
     model.init_weights()
     views = [torch.randn(4, 3, 32, 32), torch.randn(4, 3, 16, 16)]
@@ -312,7 +314,7 @@ def test_cvmmae_meta_goes_to_the_joint_output_token_with_the_tile(
     False: the masked forward's token (the old loss)."""
     import mmfg.models.selfsup.birdsat as birdsat
     kw = {} if unmasked else dict(unmasked_match=False)
-    model = _cvm(meta_dims=META, meta_drop_prob=0.0, **kw)
+    model = _cvm(meta_dims=META, meta_drop_prob=0.0, pair_mode='shift', **kw)
     assert model.unmasked_match is unmasked
     assert model.backbone.meta_embed is None
     views, samples = _views(), _samples(4)
@@ -424,5 +426,109 @@ def test_meta_position_config_errors():
         _cve(unmasked_contrastive=True, **old)
     old = dict(backbone=dict(meta_dims=META), meta_position='joint_input')
     assert not _cvm(**old).unmasked_match
+    assert _cvm(**old).pair_mode == 'shift'
     with pytest.raises(ConfigError, match='unmasked_match'):
         _cvm(unmasked_match=True, **old)
+    # pairing
+    assert _cvm().pair_mode == 'rolled'
+    with pytest.raises(ConfigError, match="'rolled' .official. or 'shift'"):
+        _cvm(pair_mode='roll')
+    with pytest.raises(ConfigError, match='unmasked_match=True'):
+        _cvm(unmasked_match=False)  # default pair_mode 'rolled'
+    with pytest.raises(ConfigError, match='neg_ratio=0.25'):
+        _cvm(neg_ratio=0.25)
+    assert _cvm(neg_ratio=0.25, pair_mode='shift').neg_ratio == 0.25
+
+
+def test_rolled_pair_batch_rows_and_labels():
+    """Official doubled batch: rows 0..B-1 true pairs, rows B..2B-1 the
+    ground with the tiles rolled by one (torch.roll(tiles, 1, 0))."""
+    g_idx, s_idx, labels = rolled_pair_batch(4)
+    assert g_idx.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert s_idx.tolist() == [0, 1, 2, 3, 3, 0, 1, 2]
+    assert labels.tolist() == [1.0] * 4 + [0.0] * 4
+    tiles = torch.randn(5, 3)
+    _, s_idx, _ = rolled_pair_batch(5)
+    assert torch.equal(tiles[s_idx[5:]], torch.roll(tiles, 1, 0))
+    # B = 1: no other tile, so only the true pair
+    g_idx, s_idx, labels = rolled_pair_batch(1)
+    assert g_idx.tolist() == [0] and s_idx.tolist() == [0]
+    assert labels.tolist() == [1.0]
+
+
+def test_cvmmae_rolled_pairing_known_answer():
+    """pair_mode='rolled' (default): both reconstructions on the masked
+    forward of the TRUE pairs; matching BCE over an unmasked forward of B
+    true + B rolled pairs (labels 1 / 0), the meta rolled with the tiles.
+    Everything recomputed by hand from the module's pieces."""
+    model = _cvm(meta_dims=META, meta_drop_prob=0.0).train()
+    assert model.pair_mode == 'rolled' and model.unmasked_match
+    vit, emb = model.backbone, model.meta_embed.proj
+    b = 4
+    views, samples = _views(b), _samples(b)
+    ground, sat = views
+    meta = gather_meta(samples, list(META), 'cpu')
+    torch.manual_seed(3)
+    losses = model(views, samples, mode='loss')
+    torch.manual_seed(3)
+    with torch.no_grad():
+        latent, (mask_g, ids_g), (mask_s, ids_s) = vit(ground, sat,
+                                                       mask=True)
+        cls, lat_g, lat_s = latent[:, :1], latent[:, 1:5], latent[:, 5:]
+        rec_g = model.head.loss(
+            model.neck(torch.cat([cls, lat_g], 1), ids_g), ground, mask_g)
+
+        def rec_sat(target):
+            return model.sat_head.loss(
+                model.sat_neck(torch.cat([cls, lat_s], 1), ids_s), target,
+                mask_s)
+
+        rolled = torch.roll(sat, 1, 0)
+        g2, s2 = torch.cat([ground, ground]), torch.cat([sat, rolled])
+        tokens = torch.cat([vit.embed_patches(g2) + vit.view_embed[0],
+                            vit.embed_sat(s2)], 1)
+        joint = vit.encode(tokens, vit.class_token(2 * b, None))[:, 0]
+        pair_meta = {k: torch.cat([v, torch.roll(v, 1, 0)])
+                     for k, v in meta.items()}
+        logits = model.match_head(joint + _embedded(emb, pair_meta))[:, 0]
+        labels = torch.tensor([1.0] * b + [0.0] * b)
+        bce = F.binary_cross_entropy_with_logits(logits, labels)
+        acc = ((logits > 0).float() == labels).float().mean()
+    torch.testing.assert_close(losses['loss_rec_ground'].detach(), rec_g)
+    torch.testing.assert_close(losses['loss_rec_sat'].detach(), rec_sat(sat))
+    # the rolled tiles are not reconstructed (the check can tell them apart)
+    assert (losses['loss_rec_sat'] - rec_sat(rolled)).abs() > 1e-3
+    torch.testing.assert_close(losses['loss_match'].detach(), bce)
+    assert losses['acc_match'].item() == acc.item()
+    # the matching gradient reaches the head and both patch embeddings
+    model.zero_grad()
+    losses['loss_match'].backward()
+    assert model.match_head.weight.grad.abs().sum() > 0
+    assert vit.patch_embed.projection.weight.grad.abs().sum() > 0
+    assert vit.sat_patch_embed.projection.weight.grad.abs().sum() > 0
+
+
+# losses of the pre-2026-11-28 code (in-batch shift pairing), model
+# ``_cvm(**kw)``, ``torch.manual_seed(7)``, batch ``_views(6)`` /
+# ``_samples(6)``: (rec_ground, rec_sat, match) per
+# (unmasked_match, meta)
+OLD_SHIFT_LOSSES = {
+    (True, False): (1.355962038, 1.409353971, 0.8369765878),
+    (True, True): (1.356392384, 1.412385583, 0.6830894351),
+    (False, False): (1.355962038, 1.409353971, 0.9045843482),
+    (False, True): (1.356392384, 1.412385583, 0.6255766749),
+}
+
+
+@pytest.mark.parametrize('unmasked,meta', list(OLD_SHIFT_LOSSES))
+def test_cvmmae_shift_mode_reproduces_the_old_losses(unmasked, meta):
+    kw = dict(pair_mode='shift', unmasked_match=unmasked)
+    if meta:
+        kw.update(meta_dims=META, meta_drop_prob=0.0)
+    model = _cvm(**kw).train()
+    torch.manual_seed(7)
+    losses = model(_views(6), _samples(6), mode='loss')
+    got = [losses[k].item()
+           for k in ('loss_rec_ground', 'loss_rec_sat', 'loss_match')]
+    assert got == pytest.approx(OLD_SHIFT_LOSSES[(unmasked, meta)],
+                                rel=1e-6, abs=1e-7)
