@@ -8,6 +8,7 @@ import os.path as osp
 import mmengine
 from mmengine.config import Config, ConfigDict, DictAction
 
+from mmfg.apis.localization import localization_metric_cfgs
 from mmfg.apis.tools import (add_num_classes_check, build_runner,
                              explain_override_errors, fill_work_dir,
                              load_config, prepare_runtime,
@@ -76,15 +77,6 @@ def _flip_tta_pipeline(test_pipeline):
     return pipeline
 
 
-def _has_localization_metric(cfg: Config) -> bool:
-    """Whether the test evaluator localises (a WSOL model)."""
-    evals = cfg.get('test_evaluator') or []
-    evals = evals if isinstance(evals, (list, tuple)) else [evals]
-    return any(
-        str(e.get('type', '')).split('.')[-1] == 'LocalizationMetric'
-        for e in evals if isinstance(e, dict))
-
-
 def merge_args(cfg: Config, args) -> Config:
     set_default_work_dir(cfg, args.config, args.work_dir)
     if not osp.isfile(args.checkpoint):
@@ -96,7 +88,7 @@ def merge_args(cfg: Config, args) -> Config:
 
     # WSOL models: --show-dir writes mmfg's overlays (map, predicted and GT
     # boxes) only, not also MMPretrain's class-label drawing of each image
-    wsol = _has_localization_metric(cfg)
+    wsol = bool(localization_metric_cfgs(cfg))
     if args.show or (args.show_dir and not wsol):
         hooks = cfg.setdefault('default_hooks', ConfigDict())
         vis = hooks.get('visualization') or dict(type='VisualizationHook')

@@ -19,7 +19,7 @@ Public signature (stable)::
 import json
 import os
 import os.path as osp
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -33,6 +33,26 @@ from mmfg.explain.localization import (boxes_at_threshold, normalize_map,
 from .inference import _image_as_seen, _prepare
 
 __all__ = ['localize', 'default_threshold', 'export_pseudo_boxes']
+
+
+def localization_metric_cfgs(cfg: dict,
+                             key: str = 'test_evaluator') -> List[dict]:
+    """The ``LocalizationMetric`` entries of a config's evaluator.
+
+    Args:
+        cfg (Config | dict): the config.
+        key (str): ``'test_evaluator'`` or ``'val_evaluator'``.
+
+    Returns:
+        list[dict]: the metric configs (empty for a model that does not
+        localise).
+    """
+    evals = cfg.get(key) or []
+    evals = evals if isinstance(evals, (list, tuple)) else [evals]
+    return [
+        ev for ev in evals if isinstance(ev, dict) and str(ev.get(
+            'type', '')).split('.')[-1] == 'LocalizationMetric'
+    ]
 
 
 def default_threshold(model_or_cfg: Union[nn.Module, dict],
@@ -54,11 +74,7 @@ def default_threshold(model_or_cfg: Union[nn.Module, dict],
     cfg = model_or_cfg.cfg if isinstance(model_or_cfg, nn.Module) else \
         model_or_cfg
     cfg = cfg if hasattr(cfg, 'get') else None
-    evals = cfg.get('test_evaluator', []) if cfg is not None else []
-    evals = evals if isinstance(evals, (list, tuple)) else [evals]
-    for ev in evals:
-        if ev.get('type') != 'LocalizationMetric':
-            continue
+    for ev in localization_metric_cfgs(cfg) if cfg is not None else []:
         thr = ev.get('threshold', fallback)
         if isinstance(thr, (int, float)):
             return float(thr)

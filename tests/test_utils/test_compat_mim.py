@@ -67,7 +67,8 @@ def test_other_packages_resolve_as_before():
     import mmengine.config.config as config_module
     path = config_module.get_installed_path('mmpretrain')
     assert osp.isdir(osp.join(path, '.mim', 'configs'))
-    with pytest.raises(Exception):
+    from pkg_resources import DistributionNotFound
+    with pytest.raises(DistributionNotFound):
         config_module.get_installed_path('no_such_package_mmfg_test')
 
 
